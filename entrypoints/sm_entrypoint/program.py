@@ -1,0 +1,131 @@
+"""What a training job runs, in the order the design gives: a framework module
+(SAGEMAKER_TRAINING_MODULE), else the `entrypoint` hyperparameter (a script in the training-code
+channel), else `sagemaker_program` from `sagemaker_submit_directory`."""
+
+import importlib
+import logging
+import os
+import sys
+import traceback
+
+from . import environment, process, source
+from .errors import JobError, exit_code_of
+
+log = logging.getLogger("sm_entrypoint")
+CODE_CHANNEL = "training-code"
+
+
+def script_command(path, args):
+    """How a script runs: Python for .py (and anything not executable), sh for .sh."""
+    if path.endswith(".sh"):
+        return ["/bin/sh", path, *args]
+    if not path.endswith(".py") and os.access(path, os.X_OK):
+        return [path, *args]
+    return [process.python(), path, *args]
+
+
+def contained(root, relative, what):
+    """`root/relative`, refusing absolute paths and any path (links included) that escapes root."""
+    if not relative or os.path.isabs(relative):
+        raise JobError(f"{what} {relative!r} must be a path relative to {root}")
+    path = os.path.join(root, relative)
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise JobError(f"{what} {relative!r} is refused: it points outside {root}")
+    if not os.path.isfile(path):
+        raise JobError(f"{what} {relative!r} was not found in {root}")
+    return path
+
+
+class Script:
+    """A user script run as its own process, with the SM_* environment and `--key value` args."""
+
+    def __init__(self, path, args, cwd, env_vars):
+        self.path, self.args, self.cwd, self.env_vars = path, args, cwd, env_vars
+
+    def __str__(self):
+        return f"user script {os.path.basename(self.path)}"
+
+    def run(self):
+        cmd = script_command(self.path, self.args)
+        log.info("running %s", " ".join(cmd))
+        result = process.run(cmd, env={**os.environ, **self.env_vars}, cwd=self.cwd)
+        if result.returncode != 0:
+            raise JobError(result.describe(str(self)), detail="\n".join(result.stderr_tail),
+                           exit_code=result.exit_code)
+
+
+class FrameworkModule:
+    """`module:function` imported and called in this process, as sagemaker-training's trainer does."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.module, _, self.function = spec.partition(":")
+        self.function = self.function or "main"
+
+    def __str__(self):
+        return f"framework module {self.module}:{self.function}"
+
+    def run(self):
+        log.info("running %s", self)
+        try:
+            target = getattr(importlib.import_module(self.module), self.function)
+        except (ImportError, AttributeError) as e:
+            raise JobError(f"SAGEMAKER_TRAINING_MODULE={self.spec}: cannot load it: {type(e).__name__}: {e}") from e
+        try:
+            target()
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                raise JobError(f"{self} exited with code {e.code}", exit_code=exit_code_of(e)) from e
+        except JobError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever it raises ends the job with its cause
+            message = " ".join(str(e).split()) or "(no message)"
+            raise JobError(f"{self} failed: {type(e).__name__}: {message}",
+                           detail=traceback.format_exc(), exit_code=exit_code_of(e)) from e
+
+
+def entrypoint_script(env, base_dir):
+    """The `entrypoint` hyperparameter: a script in the training-code channel."""
+    channel = os.path.join(base_dir, "input", "data", CODE_CHANNEL)
+    name = str(env.hyperparameters["entrypoint"])
+    if not os.path.isdir(channel):
+        raise JobError(f"entrypoint {name!r} given but there is no {CODE_CHANNEL!r} channel ({channel})")
+    path = contained(channel, name, "entrypoint")
+    others = {k: v for k, v in env.hyperparameters.items() if k != "entrypoint"}
+    return Script(path, environment.cmd_args(others), os.path.dirname(path), environment.env_vars(env))
+
+
+def submitted_program(env, base_dir):
+    """`sagemaker_program` from `sagemaker_submit_directory`, run as sagemaker-training would."""
+    code_dir = source.stage(env.module_dir, base_dir)
+    path = contained(code_dir, env.user_entry_point, "sagemaker_program")
+    source.install_requirements(code_dir)
+    return Script(path, env.to_cmd_args(), code_dir, environment.env_vars(env))
+
+
+def resolve(env, base_dir):
+    """The one thing this job runs."""
+    spec = os.environ.get("SAGEMAKER_TRAINING_MODULE")
+    if spec:
+        return FrameworkModule(spec)
+    if "entrypoint" in env.hyperparameters:
+        return entrypoint_script(env, base_dir)
+    if env.user_entry_point:
+        return submitted_program(env, base_dir)
+    raise JobError("nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_program with "
+                   "sagemaker_submit_directory, or set SAGEMAKER_TRAINING_MODULE")
+
+
+def run_user_program(env=None, base_dir=None):
+    """For framework modules: run the job's user program (sagemaker_program or entrypoint) with our
+    process handling instead of sagemaker_training.entry_point.run's."""
+    env = env or environment.load()
+    base_dir = base_dir or os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")
+    plan = entrypoint_script(env, base_dir) if "entrypoint" in env.hyperparameters else None
+    if plan is None:
+        if not env.user_entry_point:
+            raise JobError("no user program: sagemaker_program is not set")
+        plan = submitted_program(env, base_dir)
+    sys.stdout.flush()
+    plan.run()

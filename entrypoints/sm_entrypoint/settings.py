@@ -1,0 +1,38 @@
+"""Our own knobs, read from the environment: each wait is bounded by one of them."""
+
+import os
+from dataclasses import dataclass
+
+
+def _seconds(name, default):
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_dir: str
+    host_wait_s: float  # how long to wait for the other hosts to resolve and answer
+    master_wait_s: float  # how long a finished worker waits for the master to finish
+    barrier_port: int  # where each host answers the others
+    failure_limit: int  # the failure file's size limit (SageMaker shows the first 1024 chars)
+
+    @classmethod
+    def from_env(cls):
+        return cls(
+            base_dir=os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"),
+            host_wait_s=_seconds("SM_ENTRYPOINT_HOST_WAIT_SECONDS", 300.0),
+            master_wait_s=_seconds("SM_ENTRYPOINT_MASTER_WAIT_SECONDS", 3600.0),
+            barrier_port=int(os.environ.get("SM_ENTRYPOINT_BARRIER_PORT", "7479")),
+            failure_limit=int(os.environ.get("SM_ENTRYPOINT_FAILURE_LIMIT", "16384")),
+        )
+
+    @property
+    def failure_file(self):
+        return os.path.join(self.base_dir, "output", "failure")

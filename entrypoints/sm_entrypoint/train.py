@@ -1,0 +1,58 @@
+"""`train`: read the job, run the one program it names, and end the way SageMaker expects:
+exit 0 and no failure file, or a non-zero exit and a failure file whose first line is the cause."""
+
+import logging
+import sys
+import traceback
+
+from . import cluster, config, environment, failure, program, signals
+from .errors import JobError, exit_code_of
+from .settings import Settings
+
+log = logging.getLogger("sm_entrypoint")
+
+
+def _job(settings):
+    config.check(settings.base_dir)
+    env = environment.load()
+    hosts, current = list(env.hosts), env.current_host
+    presence = None
+    if len(hosts) > 1:
+        presence = cluster.Presence(settings.barrier_port)
+        cluster.wait_for_hosts(hosts, current, settings.barrier_port, settings.host_wait_s)
+    plan = program.resolve(env, settings.base_dir)
+    with signals.forwarding() as forwarder:
+        plan.run()
+    if forwarder.received:
+        log.info("%s ended after a stop request", plan)
+    if presence:
+        presence.done()
+        cluster.wait_until_others_finish(hosts, current, settings.barrier_port, settings.master_wait_s)
+
+
+def run():
+    """The whole `train` command; returns the exit code."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:
+        print(f"train: {e}", file=sys.stderr)
+        return 2
+    failure.clear(settings.failure_file)
+    try:
+        _job(settings)
+    except JobError as e:
+        return _fail(settings, e.cause, e.detail, e.exit_code)
+    except BaseException as e:  # noqa: BLE001 - every failure ends in a failure file
+        cause = f"train failed: {type(e).__name__}: {' '.join(str(e).split()) or '(no message)'}"
+        return _fail(settings, cause, traceback.format_exc(), exit_code_of(e))
+    log.info("training finished")
+    return 0
+
+
+def _fail(settings, cause, detail, code):
+    log.error("%s", failure.first_line(cause))
+    try:
+        failure.write(settings.failure_file, cause, detail, settings.failure_limit)
+    except OSError as e:
+        log.error("could not write %s: %s", settings.failure_file, e)
+    return code
