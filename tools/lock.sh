@@ -7,7 +7,7 @@ image=${1:?usage: tools/lock.sh IMAGE}
 DOCKER=${DOCKER:-/usr/bin/docker}
 dir=images/$image
 [ -f "$dir/requirements.in" ] || { echo "no $dir/requirements.in" >&2; exit 1; }
-base=${LOCK_BASE:-sm-images/base:py3.11}
+base=${LOCK_BASE:-sm-images/base:latest}
 ca=$(tools/ca-bundle.sh)
 echo "==> resolving $dir/requirements.in in $base"
 "$DOCKER" run --rm -v "$PWD/$dir:/src" -v "$ca:/run/secrets/ca:ro" -e PIP_CERT=/run/secrets/ca \

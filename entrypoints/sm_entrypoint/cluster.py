@@ -87,7 +87,7 @@ def wait_for_hosts(hosts, current, port, timeout_s):
 def wait_until_others_finish(hosts, current, port, timeout_s):
     """After our own work succeeded: wait until each other host is done or gone (bounded)."""
     pending = [h for h in hosts if h != current]
-    start = last_log = time.monotonic()
+    start, last_log = time.monotonic(), None
     while pending:
         pending = [h for h in pending if ask(h, port) == RUNNING]
         if not pending:
@@ -97,7 +97,7 @@ def wait_until_others_finish(hosts, current, port, timeout_s):
             log.warning("gave up waiting for %s after %.0f s (SM_ENTRYPOINT_MASTER_WAIT_SECONDS)",
                         ", ".join(pending), elapsed)
             return
-        if elapsed == 0 or time.monotonic() - last_log >= LOG_EVERY_S * 3:
+        if last_log is None or time.monotonic() - last_log >= LOG_EVERY_S * 3:
             last_log = time.monotonic()
             log.info("done here; waiting for %s to finish before exiting (%.0f s)", ", ".join(pending), elapsed)
         time.sleep(POLL_S)

@@ -1,0 +1,70 @@
+"""Shared fixtures: the Docker client shim, which images are under test, and the SDK runners."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
+os.environ.setdefault("SAGEMAKER_BASE_DIR", str(REPO / "build" / "unit-opt-ml"))
+
+# The SDKs and testinfra call `docker` by name: make it Debian's client, which speaks to
+# dockerd 20.10 (the newer CLI first on PATH refuses classic builds; see ENVIRONMENT.md).
+SHIM = REPO / "build" / "docker-shim"
+SHIM.mkdir(parents=True, exist_ok=True)
+if not (SHIM / "docker").exists():
+    (SHIM / "docker").symlink_to("/usr/bin/docker")
+os.environ["PATH"] = f"{SHIM}:{os.environ['PATH']}"
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
+
+PREFIX = "sm-images"
+
+
+def image_ref(name):
+    return f"{PREFIX}/{name}:latest"
+
+
+def built(name):
+    return subprocess.run(["/usr/bin/docker", "image", "inspect", image_ref(name)], capture_output=True).returncode == 0
+
+
+def images_under_test():
+    """Every image folder, or those named in IMAGES (space-separated)."""
+    names = os.environ.get("IMAGES", "").split() or sorted(
+        p.name for p in (REPO / "images").iterdir() if (p / "Dockerfile").is_file() and p.name != "base")
+    return names
+
+
+@pytest.fixture(scope="session")
+def image_of():
+    """image_of(name) -> the local tag; fails (never skips) when the image was not built."""
+
+    def get(name):
+        if not built(name):
+            pytest.fail(f"{image_ref(name)} is not built: run `make build IMAGE={name}`")
+        return image_ref(name)
+
+    return get
+
+
+def sdk_python(major):
+    path = REPO / f".venv-sdk{major}" / "bin" / "python"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make test-env` (installs SageMaker SDK {major}.x)")
+    return str(path)
+
+
+def run_sdk(major, args, timeout_s=600):
+    """Run tests/sdk/sdk{major}_job.py under that SDK's own virtual environment."""
+    script = REPO / "tests" / "sdk" / f"sdk{major}_job.py"
+    proc = subprocess.run([sdk_python(major), str(script), *args], capture_output=True, text=True,
+                          timeout=timeout_s, errors="replace", cwd=REPO)
+    import json
+
+    outcome = next((json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
+                    if line.startswith("SDK_OUTCOME ")), None)
+    return proc, outcome

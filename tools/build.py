@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""The one image-build driver: builds images in dependency order with BuildKit.
+
+    tools/build.py                      # the root image, the shared base, then every image
+    tools/build.py custom-framework     # one image (and what it stands on, if missing)
+    tools/build.py --no-cache mxnet     # from scratch (the root image is kept)
+
+An image's parent is the default of `ARG BASE_IMAGE` in its Dockerfile: sm-images/<parent>:...
+The root (sm-images/debian:bookworm) is made from Debian's archive by tools/base-image.sh unless
+BASE_IMAGE names another root (a registry image, for instance). The host's CA bundle goes in as a
+BuildKit secret, never into a layer. A failed build names the image and the step it failed at.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "images"
+PREFIX = "sm-images"
+ROOT_IMAGE = f"{PREFIX}/debian:bookworm"
+DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+MIN_FREE_GB = float(os.environ.get("MIN_FREE_GB", "8"))
+STEP = re.compile(r"^#\d+ \[([^\]]+)\] (.*)$")
+TRANSIENT = ("no active session", "context deadline exceeded")
+
+
+def say(msg):
+    print(f"==> {msg}", flush=True)
+
+
+def tag_of(name):
+    return f"{PREFIX}/{name}:latest"
+
+
+def parent_of(name):
+    """The image this one is built FROM: the default of its BASE_IMAGE argument."""
+    text = (IMAGES / name / "Dockerfile").read_text()
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)", text, re.M)
+    if not match:
+        sys.exit(f"images/{name}/Dockerfile has no `ARG BASE_IMAGE=...` default")
+    ref = match.group(1)
+    m = re.fullmatch(rf"{PREFIX}/([\w.-]+):[\w.-]+", ref)
+    return (m.group(1) if m and (IMAGES / m.group(1)).is_dir() else None), ref
+
+
+def all_images():
+    return sorted(p.name for p in IMAGES.iterdir() if (p / "Dockerfile").is_file())
+
+
+def order(names):
+    """`names` and their parents, parents first."""
+    done, out = set(), []
+
+    def visit(name, trail=()):
+        if name in trail:
+            sys.exit(f"images form a cycle: {' -> '.join(trail + (name,))}")
+        if name in done:
+            return
+        if not (IMAGES / name / "Dockerfile").is_file():
+            sys.exit(f"no such image: {name} (have: {', '.join(all_images())})")
+        parent, _ = parent_of(name)
+        if parent:
+            visit(parent, trail + (name,))
+        done.add(name)
+        out.append(name)
+
+    for n in names:
+        visit(n)
+    return out
+
+
+def exists(ref):
+    return subprocess.run([DOCKER, "image", "inspect", ref], capture_output=True).returncode == 0
+
+
+def check_engine():
+    if not shutil.which(DOCKER):
+        sys.exit(f"{DOCKER} not found: run `make engine` (installs and starts the Docker engine)")
+    if subprocess.run([DOCKER, "info"], capture_output=True).returncode != 0:
+        sys.exit("the Docker engine does not answer: run `make engine` (installs and starts it)")
+
+
+def check_disk():
+    root = subprocess.run([DOCKER, "info", "-f", "{{.DockerRootDir}}"], capture_output=True, text=True).stdout.strip()
+    free_gb = shutil.disk_usage(root or "/").free / 1e9
+    say(f"{free_gb:.1f} GB free under {root or '/'}")
+    if free_gb < MIN_FREE_GB:
+        sys.exit(f"only {free_gb:.1f} GB free; builds need at least {MIN_FREE_GB:g} GB (MIN_FREE_GB); "
+                 f"`docker system prune` frees old layers")
+
+
+def ca_bundle():
+    return subprocess.run([str(ROOT / "tools" / "ca-bundle.sh")], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def docker_build(name, base_ref, no_cache):
+    cmd = [DOCKER, "build", "--progress=plain", "-f", f"images/{name}/Dockerfile", "-t", tag_of(name),
+           "--secret", f"id=ca,src={ca_bundle()}", "--build-arg", f"BASE_IMAGE={base_ref}"]
+    for arg in os.environ.get("BUILD_ARGS", "").split():
+        cmd += ["--build-arg", arg]
+    if no_cache:
+        cmd.append("--no-cache")
+    cmd.append(".")
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")
+    step, tail = "(before the first step)", []
+    for line in proc.stdout:
+        print(f"[{name}] {line}", end="", flush=True)
+        m = STEP.match(line.strip())
+        if m and not m.group(1).startswith("internal"):
+            step = f"[{m.group(1)}] {m.group(2)}"
+        tail = (tail + [line])[-30:]
+    return proc.wait(), step, "".join(tail)
+
+
+def build(name, root_ref, no_cache):
+    parent, default_ref = parent_of(name)
+    base_ref = tag_of(parent) if parent else (root_ref or default_ref)
+    start = time.monotonic()
+    say(f"building {tag_of(name)} FROM {base_ref}")
+    for attempt in (1, 2):
+        rc, step, tail = docker_build(name, base_ref, no_cache)
+        if rc == 0:
+            say(f"built {tag_of(name)} in {time.monotonic() - start:.1f} s")
+            return
+        if attempt == 1 and any(t in tail for t in TRANSIENT):
+            say(f"{name}: BuildKit lost its session ({step}); retrying the build once")
+            continue
+        sys.exit(f"build of image '{name}' failed at step {step} (docker build exit {rc}); its output is above")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("images", nargs="*", help="images to build (default: all)")
+    ap.add_argument("--no-cache", action="store_true", help="build without the layer cache")
+    ap.add_argument("--missing", action="store_true", help="build only images that do not exist yet")
+    args = ap.parse_args()
+    check_engine()
+    check_disk()
+    root_ref = os.environ.get("BASE_IMAGE") or None
+    if not root_ref:
+        subprocess.run([str(ROOT / "tools" / "base-image.sh"), ROOT_IMAGE], check=True)
+    wanted = args.images or all_images()
+    for name in order(wanted):  # parents are rebuilt too: from cache that takes a second
+        if args.missing and exists(tag_of(name)):
+            say(f"{tag_of(name)} exists; not rebuilt")
+            continue
+        build(name, root_ref, args.no_cache)
+
+
+if __name__ == "__main__":
+    main()
