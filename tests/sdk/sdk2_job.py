@@ -49,7 +49,7 @@ def main():
         traceback.print_exc()
         outcome = {"ok": False, "error": f"{type(e).__name__}: {e}"}
     job = est.latest_training_job.name if est.latest_training_job else est._current_job_name
-    outcome.update(job_name=job, artifacts=os.path.join(args.output, job or ""))
+    outcome.update(job_name=job, artifacts=args.output)  # local mode writes the tarballs straight there
     print("SDK_OUTCOME " + json.dumps(outcome), flush=True)
     return 0
 
