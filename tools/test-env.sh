@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Makes the test tool environments from their lock files (once; again only when a lock changes):
+#   .venv       pytest, docker-py, pytest-testinfra, sagemaker-training, ruff, hadolint, this repo's entrypoint
+#   .venv-sdk2  SageMaker Python SDK 2.x      .venv-sdk3  SageMaker Python SDK 3.x
+# The two SDKs cannot share one environment; tests/sdk/ runs each job under its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+make_env() {  # make_env DIR LOCK
+  local dir=$1 lock=$2 stamp
+  stamp=$(sha256sum "$lock" | cut -c1-16)
+  if [ -f "$dir/.lock-stamp" ] && [ "$(cat "$dir/.lock-stamp")" = "$stamp" ]; then
+    echo "==> $dir is up to date"; return 0
+  fi
+  echo "==> making $dir from $lock"
+  rm -rf "$dir"
+  "$PY" -m venv "$dir"
+  "$dir/bin/pip" install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  "$dir/bin/pip" install -q --no-deps -r "$lock" 2>&1 | grep -v '^WARNING: Location' || true
+  "$dir/bin/pip" check >/dev/null || { "$dir/bin/pip" check; echo "$dir: broken requirements" >&2; exit 1; }
+  echo "$stamp" > "$dir/.lock-stamp"
+}
+
+make_env .venv tests/requirements/host.lock
+.venv/bin/pip install -q --no-deps -e entrypoints >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e entrypoints
+make_env .venv-sdk2 tests/requirements/sdk2.lock
+make_env .venv-sdk3 tests/requirements/sdk3.lock
