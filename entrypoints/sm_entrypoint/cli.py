@@ -4,9 +4,17 @@ import logging
 import sys
 
 
+def _quiet_toolkit_noise(record):
+    """sagemaker-training logs a line for every raw (not JSON-encoded) hyperparameter: SDK 3.x and
+    the generic Estimator write them all so, and the lines say nothing wrong."""
+    return not str(record.msg).startswith("Failed to parse hyperparameter")
+
+
 def _logging():
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [sm-entrypoint] %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_toolkit_noise)
 
 
 def train():

@@ -7,7 +7,6 @@ Run with the SDK 2.x virtual environment's python; prints one JSON line with the
 
 import argparse
 import json
-import os
 import sys
 import traceback
 

@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from sm_entrypoint import cluster, process, signals
+from sm_entrypoint import cluster, process
 from sm_entrypoint.errors import JobError
 
 

@@ -10,7 +10,6 @@ import logging
 import os
 
 from sagemaker_training import environment
-
 from sm_entrypoint.program import run_user_program
 
 log = logging.getLogger("custom_framework_training")

@@ -6,7 +6,7 @@ import tarfile
 import time
 
 import pytest
-from harness import MLJob, make_tarball, run_job, write_tree
+from harness import MLJob, run_job, write_tree
 
 
 @pytest.fixture

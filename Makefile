@@ -1,0 +1,55 @@
+# sm-images: SageMaker-compatible training and serving images, built from Debian's archive.
+#   make sample          set up a fresh machine, build custom-framework and run the sample job
+#   make test            build what the tests need and run them all
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help engine base build test-env test lint sample bench clean
+
+IMAGE ?=
+PYTEST_ARGS ?=
+IMAGES := $(sort $(filter-out base,$(notdir $(patsubst %/Dockerfile,%,$(wildcard images/*/Dockerfile)))))
+
+help: ## list the targets
+	@echo "usage: make TARGET [IMAGE=name]   (images: $(IMAGES))"
+	@grep -E '^[a-zA-Z0-9_/%.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
+
+engine: ## install (if missing) and start the Docker engine
+	@tools/engine.sh
+
+base: engine ## make the root image sm-images/debian:bookworm from Debian's archive
+	@tools/base-image.sh
+
+build: engine ## build every image in dependency order, or IMAGE=name and what it stands on
+	@tools/build.py $(IMAGE)
+
+build/%: engine ## build one image: make build/custom-framework
+	@tools/build.py $*
+
+test-env: ## make the test tool environments (.venv, .venv-sdk2, .venv-sdk3) from their locks
+	@tools/test-env.sh
+
+test: build test-env ## run unit, image and SDK local-mode tests (IMAGE=name: that image only)
+	@mkdir -p out
+	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
+	  tests/unit tests/by_image/common \
+	  $(if $(IMAGE),$(wildcard tests/by_image/$(IMAGE)),$(foreach i,$(IMAGES),$(wildcard tests/by_image/$(i)))) \
+	  tests/sdk
+
+test/%: ## test one image: make test/custom-framework
+	@$(MAKE) --no-print-directory test IMAGE=$*
+
+lint: test-env ## ruff for Python, hadolint for Dockerfiles
+	.venv/bin/ruff check .
+	.venv/bin/hadolint images/*/Dockerfile
+
+sample: build/custom-framework test-env ## the main job: train the custom-framework example (out/sample)
+	@.venv/bin/python tools/sample_job.py
+
+bench: build test-env ## print image sizes, floors, and cold/warm rebuild times (bench/)
+	@.venv/bin/python bench/images.py $(IMAGE)
+
+lock/%: engine ## re-pin images/<name>/requirements.lock from its requirements.in
+	@tools/lock.sh $*
+
+clean: ## remove the test environments and outputs (images stay; docker image prune for those)
+	rm -rf .venv .venv-sdk2 .venv-sdk3 out build .pytest_cache

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""The main job, as a new user first runs it: the custom-framework image trains the example in
+examples/custom-framework on a generated data set, laid out under out/sample/ml as SageMaker lays
+out /opt/ml, with the script submitted as a sourcedir.tar.gz the way the SDK sends it."""
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "examples" / "custom-framework")]
+
+import make_data  # noqa: E402
+from harness import MLJob, make_tarball, run_job  # noqa: E402
+
+IMAGE = "sm-images/custom-framework:latest"
+
+
+def main():
+    out = REPO / "out" / "sample"
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    make_data.write(str(out / "data" / "train"), 200, 0)
+    make_data.write(str(out / "data" / "validation"), 50, 1)
+    tarball = make_tarball(out / "sourcedir.tar.gz", {"train.py": (REPO / "examples/custom-framework/train.py").read_text()})
+    job = MLJob(out / "ml", hyperparameters={
+        "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+        "epochs": "40", "learning-rate": "0.5"}, channels={
+        "code": {"sourcedir.tar.gz": tarball},
+        "train": {"data.csv": out / "data" / "train" / "data.csv"},
+        "validation": {"data.csv": out / "data" / "validation" / "data.csv"}})
+    print(f"==> running {IMAGE} with /opt/ml at {job.tree('algo-1')}", flush=True)
+    [result] = run_job(IMAGE, job, timeout_s=300)
+    print(result.logs)
+    if result.exit_code != 0:
+        print(f"==> the job failed (exit {result.exit_code}): {result.failure_first_line}")
+        return result.exit_code
+    metrics = json.loads((result.model / "metrics.json").read_text())
+    print(f"==> job finished: model in {result.model}, validation loss {metrics['validation_loss']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
