@@ -31,7 +31,7 @@ test-env: ## make the test tool environments (.venv, .venv-sdk2, .venv-sdk3) fro
 test: build test-env ## run unit, image and SDK local-mode tests (IMAGE=name: that image only)
 	@mkdir -p out
 	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
-	  tests/unit tests/by_image/common \
+	  tests/unit tests/test_build_driver.py tests/by_image/common \
 	  $(if $(IMAGE),$(wildcard tests/by_image/$(IMAGE)),$(foreach i,$(IMAGES),$(wildcard tests/by_image/$(i)))) \
 	  tests/sdk
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGES = ROOT / "images"
+IMAGES = Path(os.environ.get("IMAGES_DIR", ROOT / "images")).resolve()  # overridable for tests
 PREFIX = "sm-images"
 ROOT_IMAGE = f"{PREFIX}/debian:bookworm"
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
@@ -100,7 +100,7 @@ def ca_bundle():
 
 
 def docker_build(name, base_ref, no_cache):
-    cmd = [DOCKER, "build", "--progress=plain", "-f", f"images/{name}/Dockerfile", "-t", tag_of(name),
+    cmd = [DOCKER, "build", "--progress=plain", "-f", str(IMAGES / name / "Dockerfile"), "-t", tag_of(name),
            "--secret", f"id=ca,src={ca_bundle()}", "--build-arg", f"BASE_IMAGE={base_ref}"]
     for arg in os.environ.get("BUILD_ARGS", "").split():
         cmd += ["--build-arg", arg]
