@@ -13,6 +13,7 @@ from .errors import JobError, exit_code_of
 
 log = logging.getLogger("sm_entrypoint")
 CODE_CHANNEL = "training-code"
+NOTHING_TO_RUN = "nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_program with sagemaker_submit_directory"
 
 
 def script_command(path, args):
@@ -113,8 +114,7 @@ def resolve(env, base_dir):
         return entrypoint_script(env, base_dir)
     if env.user_entry_point:
         return submitted_program(env, base_dir)
-    raise JobError("nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_program with "
-                   "sagemaker_submit_directory, or set SAGEMAKER_TRAINING_MODULE")
+    raise JobError(NOTHING_TO_RUN + ", or set SAGEMAKER_TRAINING_MODULE")
 
 
 def run_user_program(env=None, base_dir=None):
@@ -125,7 +125,7 @@ def run_user_program(env=None, base_dir=None):
     plan = entrypoint_script(env, base_dir) if "entrypoint" in env.hyperparameters else None
     if plan is None:
         if not env.user_entry_point:
-            raise JobError("no user program: sagemaker_program is not set")
+            raise JobError(NOTHING_TO_RUN)
         plan = submitted_program(env, base_dir)
     sys.stdout.flush()
     plan.run()

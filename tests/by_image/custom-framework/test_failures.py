@@ -75,10 +75,17 @@ def test_missing_program(image, tmp_path):
     assert failed(r) == "sagemaker_program 'nope.py' was not found in /opt/ml/code"
 
 
-def test_nothing_to_run(image, tmp_path):
-    [r] = run_job(image, MLJob(tmp_path / "ml", hyperparameters={"epochs": "1"}),)
-    assert failed(r).startswith("user script") is False
-    assert "no user program" in failed(r) or "nothing to run" in failed(r)
+NOTHING = "nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_program with sagemaker_submit_directory"
+
+
+@pytest.mark.parametrize("module, cause", [
+    ("custom_framework_training.training:main", NOTHING),  # the framework module asks for a program
+    ("", NOTHING + ", or set SAGEMAKER_TRAINING_MODULE"),
+])
+def test_nothing_to_run(image, tmp_path, module, cause):
+    job = MLJob(tmp_path / "ml", hyperparameters={"epochs": "1"}, env={"SAGEMAKER_TRAINING_MODULE": module})
+    [r] = run_job(image, job)
+    assert failed(r) == cause
 
 
 @pytest.mark.parametrize("name, text, cause", [
