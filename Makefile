@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 IMAGE ?=
 PYTEST_ARGS ?=
-IMAGES := $(sort $(filter-out base,$(notdir $(patsubst %/Dockerfile,%,$(wildcard images/*/Dockerfile)))))
+IMAGES := $(shell python3 tools/images.py)
 
 help: ## list the targets
 	@echo "usage: make TARGET [IMAGE=name]   (images: $(IMAGES))"
@@ -32,7 +32,7 @@ test: build test-env ## run unit, image and SDK local-mode tests (IMAGE=name: th
 	@mkdir -p out
 	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
 	  tests/unit tests/test_build_driver.py tests/by_image/common \
-	  $(if $(IMAGE),$(wildcard tests/by_image/$(IMAGE)),$(foreach i,$(IMAGES),$(wildcard tests/by_image/$(i)))) \
+	  $(shell python3 tools/images.py --test-dirs $(or $(IMAGE),$(IMAGES))) \
 	  tests/sdk
 
 test/%: ## test one image: make test/custom-framework

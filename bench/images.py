@@ -64,11 +64,14 @@ def main():
     ap.add_argument("--cold", action="store_true", help="also time a build without the layer cache")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    names = args.images or sorted(p.parent.name for p in (REPO / "images").glob("*/Dockerfile")
-                                  if p.parent.name != "base")
+    sys.path.insert(0, str(REPO / "tools"))
+    from images import discover
+
+    images = discover()
+    names = args.images or [n for n in images if n != "base"]
     rows = []
     for name in names:
-        ref = f"sm-images/{name}:latest"
+        ref = images[name].tag
         row = {"image": name, "size_mb": size(ref) / 1e6, "floor_mb": floor(ref) / 1e6,
                "warm_rebuild_s": warm_rebuild(name, args.repeat)}
         row["size_over_floor"] = row["size_mb"] / row["floor_mb"]

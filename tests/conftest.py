@@ -1,5 +1,6 @@
 """Shared fixtures: the Docker client shim, which images are under test, and the SDK runners."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tools")]
+from images import discover  # noqa: E402  (tools/images.py: the one list of images)
+
 # Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
 os.environ.setdefault("SAGEMAKER_BASE_DIR", str(REPO / "build" / "unit-opt-ml"))
 
@@ -21,11 +24,11 @@ if not (SHIM / "docker").exists():
 os.environ["PATH"] = f"{SHIM}:{os.environ['PATH']}"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
 
-PREFIX = "sm-images"
+IMAGES = discover()
 
 
 def image_ref(name):
-    return f"{PREFIX}/{name}:latest"
+    return IMAGES[name].tag if name in IMAGES else f"sm-images/{name}:latest"
 
 
 def built(name):
@@ -33,10 +36,8 @@ def built(name):
 
 
 def images_under_test():
-    """Every image folder, or those named in IMAGES (space-separated)."""
-    names = os.environ.get("IMAGES", "").split() or sorted(
-        p.name for p in (REPO / "images").iterdir() if (p / "Dockerfile").is_file() and p.name != "base")
-    return names
+    """Every image but base, or those named in IMAGES (space-separated)."""
+    return os.environ.get("IMAGES", "").split() or [n for n in IMAGES if n != "base"]
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +62,13 @@ def sdk_python(major):
 def run_sdk(major, args, timeout_s=600):
     """Run tests/sdk/sdk{major}_job.py under that SDK's own virtual environment."""
     script = REPO / "tests" / "sdk" / f"sdk{major}_job.py"
+    return run_sdk_script(major, script, args, timeout_s)
+
+
+def run_sdk_script(major, script, args, timeout_s=600):
+    """Run a script under SDK {major}.x's own virtual environment; read its SDK_OUTCOME line."""
     proc = subprocess.run([sdk_python(major), str(script), *args], capture_output=True, text=True,
                           timeout=timeout_s, errors="replace", cwd=REPO)
-    import json
-
     outcome = next((json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
                     if line.startswith("SDK_OUTCOME ")), None)
     return proc, outcome

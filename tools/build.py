@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGES = Path(os.environ.get("IMAGES_DIR", ROOT / "images")).resolve()  # overridable for tests
-PREFIX = "sm-images"
-ROOT_IMAGE = f"{PREFIX}/debian:bookworm"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from images import ROOT, ROOT_IMAGE, discover, parent_of  # noqa: E402
+
+IMAGES_DIR = os.environ.get("IMAGES_DIR")  # overridable for tests
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 MIN_FREE_GB = float(os.environ.get("MIN_FREE_GB", "8"))
 STEP = re.compile(r"^#\d+ \[([^\]]+)\] (.*)$")
@@ -34,27 +34,8 @@ def say(msg):
     print(f"==> {msg}", flush=True)
 
 
-def tag_of(name):
-    return f"{PREFIX}/{name}:latest"
-
-
-def parent_of(name):
-    """The image this one is built FROM: the default of its BASE_IMAGE argument."""
-    text = (IMAGES / name / "Dockerfile").read_text()
-    match = re.search(r"^ARG BASE_IMAGE=(\S+)", text, re.M)
-    if not match:
-        sys.exit(f"images/{name}/Dockerfile has no `ARG BASE_IMAGE=...` default")
-    ref = match.group(1)
-    m = re.fullmatch(rf"{PREFIX}/([\w.-]+):[\w.-]+", ref)
-    return (m.group(1) if m and (IMAGES / m.group(1)).is_dir() else None), ref
-
-
-def all_images():
-    return sorted(p.name for p in IMAGES.iterdir() if (p / "Dockerfile").is_file())
-
-
-def order(names):
-    """`names` and their parents, parents first."""
+def order(names, images):
+    """`names` and the images they stand on, parents first."""
     done, out = set(), []
 
     def visit(name, trail=()):
@@ -62,13 +43,13 @@ def order(names):
             sys.exit(f"images form a cycle: {' -> '.join(trail + (name,))}")
         if name in done:
             return
-        if not (IMAGES / name / "Dockerfile").is_file():
-            sys.exit(f"no such image: {name} (have: {', '.join(all_images())})")
-        parent, _ = parent_of(name)
+        if name not in images:
+            sys.exit(f"no such image: {name} (have: {', '.join(images)})")
+        parent = parent_of(images[name], images)
         if parent:
-            visit(parent, trail + (name,))
+            visit(parent.name, trail + (name,))
         done.add(name)
-        out.append(name)
+        out.append(images[name])
 
     for n in names:
         visit(n)
@@ -99,14 +80,17 @@ def ca_bundle():
     return subprocess.run([str(ROOT / "tools" / "ca-bundle.sh")], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def docker_build(name, base_ref, no_cache):
-    cmd = [DOCKER, "build", "--progress=plain", "-f", str(IMAGES / name / "Dockerfile"), "-t", tag_of(name),
-           "--secret", f"id=ca,src={ca_bundle()}", "--build-arg", f"BASE_IMAGE={base_ref}"]
-    for arg in os.environ.get("BUILD_ARGS", "").split():
+def docker_build(image, base_ref, no_cache):
+    name = image.name
+    cmd = [DOCKER, "build", "--progress=plain", "-f", str(image.dockerfile), "-t", image.tag,
+           "--secret", f"id=ca,src={ca_bundle()}"]
+    args = {**image.build_args, "BASE_IMAGE": base_ref}
+    args.update(a.split("=", 1) for a in os.environ.get("BUILD_ARGS", "").split())
+    for arg in (f"{k}={v}" for k, v in args.items()):
         cmd += ["--build-arg", arg]
     if no_cache:
         cmd.append("--no-cache")
-    cmd.append(".")
+    cmd.append(str(ROOT))
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace")
@@ -120,15 +104,16 @@ def docker_build(name, base_ref, no_cache):
     return proc.wait(), step, "".join(tail)
 
 
-def build(name, root_ref, no_cache):
-    parent, default_ref = parent_of(name)
-    base_ref = tag_of(parent) if parent else (root_ref or default_ref)
+def build(image, images, root_ref, no_cache):
+    name = image.name
+    parent = parent_of(image, images)
+    base_ref = parent.tag if parent else (root_ref or image.base_ref())
     start = time.monotonic()
-    say(f"building {tag_of(name)} FROM {base_ref}")
+    say(f"building {image.tag} FROM {base_ref}")
     for attempt in (1, 2):
-        rc, step, tail = docker_build(name, base_ref, no_cache)
+        rc, step, tail = docker_build(image, base_ref, no_cache)
         if rc == 0:
-            say(f"built {tag_of(name)} in {time.monotonic() - start:.1f} s")
+            say(f"built {image.tag} in {time.monotonic() - start:.1f} s")
             return
         if attempt == 1 and any(t in tail for t in TRANSIENT):
             say(f"{name}: BuildKit lost its session ({step}); retrying the build once")
@@ -147,12 +132,13 @@ def main():
     root_ref = os.environ.get("BASE_IMAGE") or None
     if not root_ref:
         subprocess.run([str(ROOT / "tools" / "base-image.sh"), ROOT_IMAGE], check=True)
-    wanted = args.images or all_images()
-    for name in order(wanted):  # parents are rebuilt too: from cache that takes a second
-        if args.missing and exists(tag_of(name)):
-            say(f"{tag_of(name)} exists; not rebuilt")
+    images = discover(IMAGES_DIR)
+    wanted = args.images or list(images)
+    for image in order(wanted, images):  # parents are rebuilt too: from cache that takes a second
+        if args.missing and exists(image.tag):
+            say(f"{image.tag} exists; not rebuilt")
             continue
-        build(name, root_ref, args.no_cache)
+        build(image, images, root_ref, args.no_cache)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from conftest import REPO, images_under_test
+from conftest import IMAGES as ALL_IMAGES
+from conftest import images_under_test
 from harness import client
 
 IMAGES = images_under_test()
@@ -36,8 +37,8 @@ def norm(name):
 
 
 def locked(name):
-    """{package: version} pinned in images/<name>/requirements.lock."""
-    text = (REPO / "images" / name / "requirements.lock").read_text()
+    """{package: version} pinned in the image's lock file."""
+    text = ALL_IMAGES[name].lock.read_text()
     return {norm(m.group(1)): m.group(2) for m in re.finditer(r"^([\w.-]+)==(\S+)", text, re.M)}
 
 
