@@ -3,11 +3,14 @@
 #   make test            build what the tests need and run them all
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help engine base build test-env test lint sample bench clean
+.PHONY: help engine base build test-env test lint sample bench clean push login sbom
 
 IMAGE ?=
+REGION ?=
+PUSH_ARGS = --region "$(REGION)" $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(REGISTRY),--registry $(REGISTRY)) \
+  $(if $(MUTABILITY),--mutability $(MUTABILITY)) $(if $(TAG),--tag $(TAG))
 PYTEST_ARGS ?=
-IMAGES := $(shell python3 tools/images.py)
+IMAGES := $(shell python3 tools/catalog.py)
 
 help: ## list the targets
 	@echo "usage: make TARGET [IMAGE=name]   (images: $(IMAGES))"
@@ -32,8 +35,8 @@ test: build test-env ## run unit, image and SDK local-mode tests (IMAGE=name: th
 	@mkdir -p out
 	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
 	  tests/unit tests/test_build_driver.py tests/by_image/common \
-	  $(shell python3 tools/images.py --test-dirs $(or $(IMAGE),$(IMAGES))) \
-	  tests/sdk
+	  $(shell python3 tools/catalog.py --test-dirs $(or $(IMAGE),$(IMAGES))) \
+	  tests/sdk tests/publish
 
 test/%: ## test one image: make test/custom-framework
 	@$(MAKE) --no-print-directory test IMAGE=$*
@@ -47,6 +50,17 @@ sample: build/custom-framework test-env ## the main job: train the custom-framew
 
 bench: build test-env ## print image sizes, floors, and cold/warm rebuild times (bench/)
 	@.venv/bin/python bench/images.py $(IMAGE)
+
+push: test-env ## push built images to ECR: REGION=.. [ACCOUNT=..] [TAG=..] [IMAGE=..] [REGISTRY=..] [MUTABILITY=IMMUTABLE]
+	@test -n "$(REGION)" || { echo "make push needs REGION=<aws region>, e.g. make push REGION=us-west-2" >&2; exit 2; }
+	@.venv/bin/python tools/push.py $(PUSH_ARGS) $(IMAGE)
+
+login: test-env ## log the Docker engine in to ECR: REGION=.. [ACCOUNT=..] [REGISTRY=..]
+	@test -n "$(REGION)" || { echo "make login needs REGION=<aws region>" >&2; exit 2; }
+	@.venv/bin/python tools/push.py --login-only $(PUSH_ARGS)
+
+sbom: test-env ## write out/sbom/<image>.cdx.json for each built image and list its Python packages
+	@.venv/bin/python tools/sbom.py $(IMAGE)
 
 lock/%: engine ## re-pin images/<name>/requirements.lock from its requirements.in
 	@tools/lock.sh $*

@@ -65,7 +65,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "tools"))
-    from images import discover
+    from catalog import discover
 
     images = discover()
     names = args.images or [n for n in images if n != "base"]

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tools")]
-from images import discover  # noqa: E402  (tools/images.py: the one list of images)
+from catalog import discover  # noqa: E402  (tools/catalog.py: the one list of images)
 
 # Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
 os.environ.setdefault("SAGEMAKER_BASE_DIR", str(REPO / "build" / "unit-opt-ml"))

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from images import ROOT, ROOT_IMAGE, discover, parent_of  # noqa: E402
+from catalog import ROOT, ROOT_IMAGE, discover, parent_of  # noqa: E402
+from labels import labels  # noqa: E402
 
 IMAGES_DIR = os.environ.get("IMAGES_DIR")  # overridable for tests
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
@@ -86,6 +87,8 @@ def docker_build(image, base_ref, no_cache):
            "--secret", f"id=ca,src={ca_bundle()}"]
     args = {**image.build_args, "BASE_IMAGE": base_ref}
     args.update(a.split("=", 1) for a in os.environ.get("BUILD_ARGS", "").split())
+    for label in (f"{k}={v}" for k, v in labels(image).items()):  # metadata only: no layer rebuilds
+        cmd += ["--label", label]
     for arg in (f"{k}={v}" for k, v in args.items()):
         cmd += ["--build-arg", arg]
     if no_cache:

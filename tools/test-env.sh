@@ -22,6 +22,10 @@ make_env() {  # make_env DIR LOCK
   echo "$stamp" > "$dir/.lock-stamp"
 }
 
+if ! command -v docker-registry >/dev/null; then  # a real registry for the publishing tests
+  echo "==> installing docker-registry from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+fi
 make_env .venv tests/requirements/host.lock
 .venv/bin/pip install -q --no-deps -e entrypoints >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e entrypoints
 make_env .venv-sdk2 tests/requirements/sdk2.lock

@@ -20,6 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "sm-images"
 ROOT_IMAGE = f"{PREFIX}/debian:bookworm"
+PYTHON_VERSION = "3.11"  # Debian bookworm's, in images/base
+# The packages that name an image's framework, most specific first: the first one an image's lock
+# pins gives its version in published tags; all that it pins go in its labels.
+FRAMEWORK_PACKAGES = ("dgl", "mxnet", "horovod", "torch", "torchvision", "rdkit", "custom-framework-training",
+                      "sagemaker-training", "sagemaker-inference")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,23 @@ class Image:
     def lock(self):
         specific = self.folder / f"requirements-{self.variant}.lock"
         return specific if self.variant and specific.exists() else self.folder / "requirements.lock"
+
+    @property
+    def accelerator(self):
+        return "gpu" if "gpu" in self.name.split("-") else "cpu"
+
+    def pins(self):
+        """{normalised package name: version} from the lock file (empty when there is none)."""
+        if not self.lock.exists():
+            return {}
+        text = self.lock.read_text()
+        return {re.sub(r"[-_.]+", "-", m.group(1)).lower(): m.group(2)
+                for m in re.finditer(r"^([A-Za-z0-9][\w.-]*)==([^\s;\\]+)", text, re.M)}
+
+    def frameworks(self):
+        """{package: version} of the framework packages this image pins, most specific first."""
+        pins = self.pins()
+        return {p: pins[p] for p in FRAMEWORK_PACKAGES if p in pins}
 
     def base_ref(self):
         """The default of ARG BASE_IMAGE (after this variant's build args are applied)."""
