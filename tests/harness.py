@@ -110,6 +110,12 @@ class HostResult:
     tree: Path
     model: Path
     timed_out: bool = False
+    changes: list = field(default_factory=list)  # paths the container added, changed or deleted
+
+    def touched_outside(self, allowed=("/opt/ml", "/tmp")):
+        """Changed paths outside `allowed` (and outside bind mounts, which docker diff omits)."""
+        return [p for p in self.changes
+                if not any(p == a or p.startswith(a + "/") for a in allowed) and p not in allowed_parents(allowed)]
 
     @property
     def failure(self):
@@ -134,6 +140,9 @@ class TrackedContainer:
         except Exception:  # noqa: BLE001 - docker-py raises a requests timeout here
             self.container.kill()
             return self.container.wait(timeout=30)["StatusCode"], True
+
+    def changes(self):
+        return [c["Path"] for c in self.container.diff() or []]
 
     def logs(self):
         return self.container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
@@ -175,13 +184,22 @@ def run_job(image, job, timeout_s=DEFAULT_TIMEOUT_S, command=("train",), start_h
             t.start()
         for t in threads:
             t.join()
-        return [HostResult(h, codes[h][0], tracked[h].logs(), job.tree(h), job.model_dir(h), codes[h][1])
-                for h in hosts]
+        return [HostResult(h, codes[h][0], tracked[h].logs(), job.tree(h), job.model_dir(h), codes[h][1],
+                           tracked[h].changes()) for h in hosts]
     finally:
         for t in tracked.values():
             t.remove()
         if net:
             net.remove()
+
+
+def allowed_parents(allowed):
+    """/opt for /opt/ml: docker diff lists a changed folder's parents too."""
+    parents = set()
+    for a in allowed:
+        parts = a.strip("/").split("/")
+        parents.update("/" + "/".join(parts[:i]) for i in range(1, len(parts)))
+    return parents
 
 
 def _first_exit_stops_all(tracked, timeout_s):

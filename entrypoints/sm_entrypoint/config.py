@@ -33,4 +33,14 @@ def check(base_dir):
         raise JobError("resourceconfig.json: 'hosts' must be a non-empty list of host names")
     if current not in hosts:
         raise JobError(f"resourceconfig.json: current_host {current!r} is not among hosts {hosts}")
+    check_channels(base_dir, files["inputdataconfig.json"])
     return files
+
+
+def check_channels(base_dir, channels):
+    """Every File-mode channel the job declares is a folder SageMaker has filled before we start."""
+    for name, spec in channels.items():
+        mode = spec.get("TrainingInputMode", "File") if isinstance(spec, dict) else "File"
+        path = os.path.join(base_dir, "input", "data", name)
+        if mode in ("File", "FastFile") and not os.path.isdir(path):
+            raise JobError(f"channel {name!r} is declared in inputdataconfig.json but {path} does not exist")

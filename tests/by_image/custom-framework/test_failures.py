@@ -27,6 +27,7 @@ def failed(result, code=None):
         assert result.exit_code == code, result.logs
     assert result.failure is not None, f"no failure file; logs:\n{result.logs}"
     assert len(result.failure_first_line) <= 1024
+    assert result.touched_outside() == [], "the job changed files outside its own folders"
     return result.failure_first_line
 
 
@@ -92,6 +93,8 @@ def test_nothing_to_run(image, tmp_path, module, cause):
     ("hyperparameters.json", "{not json", "/opt/ml/input/config/hyperparameters.json is not valid JSON"),
     ("resourceconfig.json", "[1, 2]", "/opt/ml/input/config/resourceconfig.json must hold a JSON object"),
     ("inputdataconfig.json", None, "/opt/ml/input/config/inputdataconfig.json is missing"),
+    ("resourceconfig.json", '{"hosts": ["algo-1"', "/opt/ml/input/config/resourceconfig.json is not valid JSON"),
+    ("hyperparameters.json", None, "/opt/ml/input/config/hyperparameters.json is missing"),
 ])
 def test_bad_config_files(image, tmp_path, name, text, cause):
     job = MLJob(tmp_path / "ml", hyperparameters={"entrypoint": "main.py"},
@@ -113,6 +116,25 @@ def test_bad_entrypoint(image, tmp_path, entrypoint, cause):
     [r] = run_job(image, job)
     assert cause in failed(r)
     assert "escaped!" not in r.logs
+
+
+def test_missing_channel_is_named_before_user_code_runs(image, tmp_path):
+    job = MLJob(tmp_path / "ml", hyperparameters={"entrypoint": "main.py"},
+                channels={"training-code": {"main.py": "print('must not run')"}, "train": {}})
+    (job.tree("algo-1") / "input" / "data" / "train").rmdir()
+    [r] = run_job(image, job)
+    assert failed(r) == ("channel 'train' is declared in inputdataconfig.json but "
+                         "/opt/ml/input/data/train does not exist")
+    assert "must not run" not in r.logs
+
+
+def test_missing_framework_module(image, tmp_path):
+    job = MLJob(tmp_path / "ml", hyperparameters={"entrypoint": "main.py"},
+                channels={"training-code": {"main.py": "print('must not run')"}},
+                env={"SAGEMAKER_TRAINING_MODULE": "no_such_framework.training:main"})
+    [r] = run_job(image, job)
+    assert failed(r).startswith("SAGEMAKER_TRAINING_MODULE=no_such_framework.training:main: cannot load it: "
+                                "ModuleNotFoundError")
 
 
 def test_framework_module_raising_file_not_found_fails(image, tmp_path):
@@ -152,7 +174,7 @@ def test_tarball_with_an_escaping_member_is_refused_before_extraction(image, tmp
     assert failed(r).startswith("submitted tarball refused:")
     assert "must not run" not in r.logs
     assert not (job.tree("algo-1") / "code" / "train.py").exists()  # nothing was extracted
-    assert not (job.tree("algo-1") / "escaped.txt").exists()
+    assert not (job.tree("algo-1") / "escaped.txt").exists() and "/tmp/escaped.txt" not in r.changes
 
 
 def test_host_that_never_resolves_fails_within_the_configured_time(image, tmp_path):
