@@ -61,6 +61,17 @@ def exists(ref):
     return subprocess.run([DOCKER, "image", "inspect", ref], capture_output=True).returncode == 0
 
 
+def image_id(ref):
+    out = subprocess.run([DOCKER, "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def drop_if_dangling(previous, tag):
+    """A rebuild gets a new ID (its `created` label changes); the old one, now untagged, goes."""
+    if previous and previous != image_id(tag):
+        subprocess.run([DOCKER, "image", "rm", previous], capture_output=True)  # kept if still tagged or used
+
+
 def check_engine():
     if not shutil.which(DOCKER):
         sys.exit(f"{DOCKER} not found: run `make engine` (installs and starts the Docker engine)")
@@ -112,11 +123,13 @@ def build(image, images, root_ref, no_cache):
     parent = parent_of(image, images)
     base_ref = parent.tag if parent else (root_ref or image.base_ref())
     start = time.monotonic()
+    previous = image_id(image.tag)
     say(f"building {image.tag} FROM {base_ref}")
     for attempt in (1, 2):
         rc, step, tail = docker_build(image, base_ref, no_cache)
         if rc == 0:
             say(f"built {image.tag} in {time.monotonic() - start:.1f} s")
+            drop_if_dangling(previous, image.tag)
             return
         if attempt == 1 and any(t in tail for t in TRANSIENT):
             say(f"{name}: BuildKit lost its session ({step}); retrying the build once")

@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO
+from harness import client
 
 START_TIMEOUT_S = 30
 
@@ -58,6 +59,16 @@ def registry(tmp_path_factory):
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+    untag(f"127.0.0.1:{port}/")
+
+
+def untag(prefix):
+    """Remove the local tags a push to a test registry left behind (the images themselves stay)."""
+    engine = client()
+    for image in engine.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                engine.images.remove(tag)
 
 
 @pytest.fixture
