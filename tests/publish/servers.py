@@ -23,7 +23,7 @@ def wait_http(url, proc, what):
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"{what} exited at start: {proc.stdout.read() if proc.stdout else ''}")
+            pytest.fail(f"{what} exited at start (exit {proc.returncode})")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -53,12 +53,13 @@ def registry(tmp_path_factory):
     config = folder / "config.yml"
     config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {folder}/data\n"
                       f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    log = (folder / "registry.log").open("w")  # a file, not a pipe: a full pipe would stall the registry
+    proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     wait_http(f"http://127.0.0.1:{port}/v2/", proc, "docker-registry")
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
     untag(f"127.0.0.1:{port}/")
 
 
@@ -68,7 +69,7 @@ def untag(prefix):
     for image in engine.images.list():
         for tag in image.tags:
             if tag.startswith(prefix):
-                engine.images.remove(tag)
+                engine.images.remove(tag, force=True, noprune=True)  # the tag only; the image stays
 
 
 @pytest.fixture
