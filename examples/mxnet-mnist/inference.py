@@ -1,12 +1,19 @@
 """Serving the MNIST model for batch transform: CSV records in (784 pixel values 0..255 a line),
 one line of 10 class probabilities out per record, in order. train.py copies this file to
-<model>/code/inference.py, where the model server finds it."""
+<model>/code/inference.py, where the model server finds it.
+
+The decoding and encoding are the image's shared codecs: an unsupported type answers 415 and a
+body that is not CSV (or JSON, or .npy) answers 400, each with the reason."""
 
 import json
 import os
 
 import mxnet as mx
 import numpy as np
+from sm_entrypoint.serving import codecs
+from sm_entrypoint.serving.errors import BadRequest
+
+PIXELS = 28 * 28
 
 
 def model_fn(model_dir):
@@ -15,20 +22,15 @@ def model_fn(model_dir):
         shapes = [(d["name"], tuple(d["shape"])) for d in json.load(f)]
     module = mx.mod.Module(symbol, label_names=None, context=mx.cpu())
     module.bind(data_shapes=shapes, for_training=False)
-    module.set_params(arg_params, aux_params, allow_missing=True)  # softmax_label: unused here
+    module.set_params(arg_params, aux_params)
     return module
 
 
 def transform_fn(model, body, content_type, accept):
-    if content_type.split(";")[0].strip().lower() != "text/csv":
-        raise ValueError(f"this model reads text/csv records, not {content_type}")
-    if isinstance(body, bytes):
-        body = body.decode("utf-8")
-    pixels = np.array([[float(v) for v in line.split(",")] for line in body.splitlines() if line.strip()],
-                      dtype=np.float32)
-    if pixels.ndim != 2 or pixels.shape[1] != 784:
-        raise ValueError(f"each record must hold 784 pixel values, got shape {pixels.shape}")
+    pixels = codecs.decode(body, content_type)
+    shape = np.shape(pixels)
+    if len(shape) != 2 or shape[1] != PIXELS:
+        raise BadRequest(f"each record must hold {PIXELS} pixel values: got an array of shape {shape}")
     model.forward(mx.io.DataBatch([mx.nd.array(pixels)]), is_train=False)
     probabilities = model.get_outputs()[0].asnumpy()
-    lines = "\n".join(",".join(f"{p:.6f}" for p in row) for row in probabilities)
-    return lines, "text/csv"
+    return codecs.encode(probabilities, codecs.choose_accept(accept, codecs.media_type(content_type)))

@@ -73,7 +73,7 @@ def lenet():
     x = mx.sym.Pooling(mx.sym.Activation(mx.sym.Convolution(x, kernel=(5, 5), num_filter=50), act_type="relu"),
                        pool_type="max", kernel=(2, 2), stride=(2, 2))
     x = mx.sym.Activation(mx.sym.FullyConnected(mx.sym.flatten(x), num_hidden=500), act_type="relu")
-    return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(x, num_hidden=10), name="softmax")
+    return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(x, num_hidden=10, name="logits"), name="softmax")
 
 
 def newest_checkpoint(folder):
@@ -118,7 +118,8 @@ def main():
     else:
         module = mx.mod.Module(lenet(), context=mx.cpu())
     module.bind(data_shapes=train_iter.provide_data, label_shapes=train_iter.provide_label)
-    module.init_params(initializer=mx.init.Xavier(magnitude=2.0))  # keeps loaded params
+    if not start:
+        module.init_params(initializer=mx.init.Xavier(magnitude=2.0))
     module.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": args.learning_rate, "momentum": 0.9})
 
     for epoch in range(start + 1, args.epochs + 1):
@@ -140,9 +141,12 @@ def main():
 
 
 def save_model(module, model_dir):
-    """The symbol, the params as epoch 0, and the input shape the default model_fn binds with."""
+    """The inference graph (softmax probabilities, no label input), the params as epoch 0, and the
+    input shape the default model_fn binds with."""
     os.makedirs(model_dir, exist_ok=True)
-    module.save_checkpoint(os.path.join(model_dir, "model"), 0)
+    probabilities = mx.sym.softmax(module.symbol.get_internals()["logits_output"], name="probabilities")
+    arg_params, aux_params = module.get_params()
+    mx.model.save_checkpoint(os.path.join(model_dir, "model"), 0, probabilities, arg_params, aux_params)
     with open(os.path.join(model_dir, "model-shapes.json"), "w") as f:
         json.dump([{"name": "data", "shape": [1, 784]}], f)
     code = os.path.join(model_dir, "code")

@@ -40,8 +40,10 @@ def status_of(exc):
 
 def reason_of(exc):
     """One line that says what went wrong: the exception's first line, with its type."""
-    text = getattr(exc, "reason", None) or getattr(exc, "message", None) or str(exc)
-    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    text = str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # MXNet's errors carry a C++ traceback first and the cause last.
+    first = (lines[-1] if lines[0].startswith("Traceback") else lines[0]) if lines else ""
     if isinstance(exc, ServingError):
         return first
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

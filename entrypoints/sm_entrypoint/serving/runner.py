@@ -4,6 +4,7 @@ worker that dies replaced, and SIGTERM ending everything within about a second."
 
 import logging
 import os
+import sys
 import threading
 
 from gunicorn.app.base import BaseApplication
@@ -34,6 +35,7 @@ class ModelServer(BaseApplication):
             "graceful_timeout": STOP_GRACE_S,
             "backlog": 2048,
             "post_fork": self._post_fork,
+            "worker_exit": _exit_now,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
@@ -69,6 +71,19 @@ class ModelServer(BaseApplication):
         return make_app(self.settings, self.handlers, self.state)
 
 
+def _exit_now(_arbiter=None, _worker=None):
+    """Leave without the interpreter's teardown: a framework's own (MXNet's engine threads, for
+    one) can take seconds after a fork, and SIGTERM must end the server within 2 s. Called by
+    gunicorn in a worker as it exits (the pending SystemExit carries the code), and by run()."""
+    exc = sys.exc_info()[1]
+    code = exc.code if isinstance(exc, SystemExit) else (1 if exc else 0)
+    code = code if isinstance(code, int) else (0 if code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def prepare(settings):
     """Everything that can fail before a worker starts: the script, the defaults, the hooks."""
     path = user_script.script_path(settings)
@@ -84,4 +99,7 @@ def run(settings):
     log.info("serving %s on port %d: %d worker(s), timeout %d s, payload limit %d MB, %s",
              settings.model_dir, settings.port, settings.workers, settings.timeout_s,
              settings.max_payload_mb, settings.batch_strategy)
-    ModelServer(settings, handlers).run()
+    try:
+        ModelServer(settings, handlers).run()
+    except SystemExit:  # gunicorn's arbiter ends with sys.exit(status)
+        _exit_now()
