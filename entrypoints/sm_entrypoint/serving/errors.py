@@ -44,6 +44,6 @@ def reason_of(exc):
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # MXNet's errors carry a C++ traceback first and the cause last.
     first = (lines[-1] if lines[0].startswith("Traceback") else lines[0]) if lines else ""
-    if isinstance(exc, ServingError):
+    if isinstance(exc, ServingError) or status_of(exc) != 500:
         return first
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

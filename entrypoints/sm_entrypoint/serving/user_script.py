@@ -9,6 +9,7 @@ import sys
 from .errors import ConfigError
 
 log = logging.getLogger("sm_entrypoint")
+DEFAULT_PROGRAM = "inference.py"
 
 
 def script_path(settings):
@@ -19,7 +20,7 @@ def script_path(settings):
     path = os.path.join(folder, settings.program)
     if os.path.isfile(path):
         return path
-    if settings.submit_dir or os.environ.get("SAGEMAKER_PROGRAM"):
+    if settings.submit_dir or settings.program != DEFAULT_PROGRAM:  # named, so meant to exist
         raise ConfigError(f"the inference script {path} does not exist")
     return None
 
