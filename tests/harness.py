@@ -37,6 +37,7 @@ class MLJob:
     env: dict = field(default_factory=dict)
     shared_model_dir: bool = False  # local mode shares one /opt/ml/model between hosts
     config_override: dict = field(default_factory=dict)  # file name -> raw text, or None to omit
+    checkpoint_dir: Path = None  # a host folder mounted at /opt/ml/checkpoints (kept across runs)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -72,6 +73,9 @@ class MLJob:
         vols = {str(self.tree(host)): {"bind": "/opt/ml", "mode": "rw"}}
         if self.shared_model_dir:
             vols[str(self.model_dir(host))] = {"bind": "/opt/ml/model", "mode": "rw"}
+        if self.checkpoint_dir:
+            Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            vols[str(self.checkpoint_dir)] = {"bind": "/opt/ml/checkpoints", "mode": "rw"}
         return vols
 
 
