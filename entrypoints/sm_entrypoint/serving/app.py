@@ -13,7 +13,7 @@ log = logging.getLogger("sm_entrypoint")
 
 REASONS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found", 405: "405 Method Not Allowed",
            413: "413 Payload Too Large", 415: "415 Unsupported Media Type", 500: "500 Internal Server Error",
-           503: "503 Service Unavailable"}
+           503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
 CHUNK = 1 << 20
 
 
@@ -23,6 +23,7 @@ class ModelState:
     def __init__(self):
         self.model = None
         self.loaded = False
+        self.timed_out = False  # set when gunicorn aborts this worker for running past the timeout
 
 
 def read_body(environ, limit):
@@ -70,6 +71,13 @@ def make_app(settings, handlers, state):
             accept = check_accept(handlers, environ.get("HTTP_ACCEPT", ""), content_type)
             body = read_body(environ, limit)
             payload, ctype = handlers.transform(state.model, body, content_type, accept)
+        except SystemExit:
+            if not state.timed_out:
+                raise
+            reason = (f"the model did not answer within {settings.timeout_s} s "
+                      "(SAGEMAKER_MODEL_SERVER_TIMEOUT): this worker is replaced")
+            log.error("POST /invocations answered 504: %s", reason)
+            return answer(start_response, 504, reason + "\n")  # then the worker exits
         except Exception as e:  # noqa: BLE001 - every failure answers, and the worker keeps serving
             status, reason = status_of(e), reason_of(e)
             if status >= 500:

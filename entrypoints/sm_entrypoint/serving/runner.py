@@ -36,6 +36,7 @@ class ModelServer(BaseApplication):
             "backlog": 2048,
             "post_fork": self._post_fork,
             "worker_exit": _exit_now,
+            "worker_abort": self._timed_out,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
@@ -66,6 +67,10 @@ class ModelServer(BaseApplication):
         finally:
             done.set()
         log.info("worker %d: model loaded", os.getpid())
+
+    def _timed_out(self, _worker):
+        """gunicorn's SIGABRT to a worker past the timeout: the request in hand answers 504."""
+        self.state.timed_out = True
 
     def load(self):
         return make_app(self.settings, self.handlers, self.state)
