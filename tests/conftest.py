@@ -58,9 +58,9 @@ def sdk_python(major):
     return str(path)
 
 
-def run_sdk(major, args, timeout_s=600):
-    """Run tests/sdk/sdk{major}_job.py under that SDK's own virtual environment."""
-    script = REPO / "tests" / "sdk" / f"sdk{major}_job.py"
+def run_sdk(major, args, timeout_s=600, script="job"):
+    """Run tests/sdk/sdk{major}_{script}.py under that SDK's own virtual environment."""
+    script = REPO / "tests" / "sdk" / f"sdk{major}_{script}.py"
     proc = subprocess.run([sdk_python(major), str(script), *args], capture_output=True, text=True,
                           timeout=timeout_s, errors="replace", cwd=REPO)
     import json
