@@ -13,6 +13,7 @@ from . import handlers as hooks
 from . import user_script
 from .app import ModelState, make_app
 from .errors import ConfigError
+from .settings import cpu_count
 
 log = logging.getLogger("sm_entrypoint")
 STOP_GRACE_S = 1  # SIGTERM: workers get this long to finish a request, then are killed
@@ -99,7 +100,18 @@ def prepare(settings):
     return handlers
 
 
+def share_cpus(settings):
+    """Each worker's math libraries (OpenMP: MXNet, PyTorch, BLAS) get their share of the CPUs
+    unless the user says otherwise: N workers each spinning up all CPUs' threads fight over them
+    (measured with MXNet on 2 CPUs and 2 workers: 2.5x the throughput with 1 thread each). Set
+    before the script, and so the framework, is imported."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cpu_count() // settings.workers))
+    log.info("OMP_NUM_THREADS=%s in each of %d worker(s)", os.environ["OMP_NUM_THREADS"], settings.workers)
+
+
 def run(settings):
+    share_cpus(settings)
     handlers = prepare(settings)
     log.info("serving %s on port %d: %d worker(s), timeout %d s, payload limit %d MB, %s",
              settings.model_dir, settings.port, settings.workers, settings.timeout_s,
