@@ -5,10 +5,12 @@ import shutil
 import socket
 import time
 
+import mnist_workload as workload
 import numpy as np
 import pytest
 from harness import ServingContainer, write_tree
 
+image, mnist, trained = workload.image, workload.mnist, workload.trained  # shared fixtures
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 
 

@@ -2,8 +2,11 @@
 
 import re
 
-from conftest import TRAIN_EPOCHS, mnist_job
+import mnist_workload as workload
 from harness import run_job
+from mnist_workload import TRAIN_EPOCHS, mnist_job
+
+image, mnist, trained = workload.image, workload.mnist, workload.trained  # shared fixtures
 
 
 def test_a_job_trains_and_writes_the_model(trained):

@@ -1,5 +1,9 @@
 """The MNIST workload for the mxnet tests: data written by the shared generator, one trained
-model for the serving tests (trained once per session, by a real training job)."""
+model for the serving tests (trained once per session, by a real training job).
+
+Not a conftest.py: tests/sdk import tests/conftest.py as `conftest`, which a second conftest
+module would shadow. Test modules import these fixtures by name; the results are cached here, so
+each is made once per session whichever module asks first."""
 
 import shutil
 import sys
@@ -14,6 +18,7 @@ sys.path.insert(0, str(REPO / "examples" / "data"))
 from mnist_digits import read_idx, write_mnist  # noqa: E402
 
 TRAIN_EPOCHS = 3
+_ONCE = {}  # fixture name -> its value, shared by every test module that imports the fixture
 
 
 @pytest.fixture(scope="session")
@@ -24,11 +29,13 @@ def image(image_of):
 @pytest.fixture(scope="session")
 def mnist(tmp_path_factory):
     """(folder with train/ and test/ channels, held-out images (n, 784), labels)."""
-    folder = tmp_path_factory.mktemp("mnist")
-    write_mnist(folder, test_size=1000)
-    images = read_idx(str(folder / "test" / "t10k-images-idx3-ubyte.gz"))
-    labels = read_idx(str(folder / "test" / "t10k-labels-idx1-ubyte.gz"))
-    return folder, images.reshape(len(images), -1), labels
+    if "mnist" not in _ONCE:
+        folder = tmp_path_factory.mktemp("mnist")
+        write_mnist(folder, test_size=1000)
+        images = read_idx(str(folder / "test" / "t10k-images-idx3-ubyte.gz"))
+        labels = read_idx(str(folder / "test" / "t10k-labels-idx1-ubyte.gz"))
+        _ONCE["mnist"] = folder, images.reshape(len(images), -1), labels
+    return _ONCE["mnist"]
 
 
 def mnist_job(root, mnist_folder, checkpoints=None, **hyperparameters):
@@ -46,7 +53,9 @@ def mnist_job(root, mnist_folder, checkpoints=None, **hyperparameters):
 @pytest.fixture(scope="session")
 def trained(image, mnist, tmp_path_factory):
     """(HostResult, model folder) of one finished training job."""
-    job = mnist_job(tmp_path_factory.mktemp("train"), mnist[0], epochs=TRAIN_EPOCHS)
-    [result] = run_job(image, job, timeout_s=300)
-    assert result.exit_code == 0, result.logs
-    return result, result.model
+    if "trained" not in _ONCE:
+        job = mnist_job(tmp_path_factory.mktemp("train"), mnist[0], epochs=TRAIN_EPOCHS)
+        [result] = run_job(image, job, timeout_s=300)
+        assert result.exit_code == 0, result.logs
+        _ONCE["trained"] = result, result.model
+    return _ONCE["trained"]
