@@ -59,10 +59,9 @@ def sdk_python(major):
     return str(path)
 
 
-def run_sdk(major, args, timeout_s=600):
-    """Run tests/sdk/sdk{major}_job.py under that SDK's own virtual environment."""
-    script = REPO / "tests" / "sdk" / f"sdk{major}_job.py"
-    return run_sdk_script(major, script, args, timeout_s)
+def run_sdk(major, args, timeout_s=600, script="job"):
+    """Run tests/sdk/sdk{major}_{script}.py under that SDK's own virtual environment."""
+    return run_sdk_script(major, REPO / "tests" / "sdk" / f"sdk{major}_{script}.py", args, timeout_s)
 
 
 def run_sdk_script(major, script, args, timeout_s=600):

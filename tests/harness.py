@@ -37,6 +37,7 @@ class MLJob:
     env: dict = field(default_factory=dict)
     shared_model_dir: bool = False  # local mode shares one /opt/ml/model between hosts
     config_override: dict = field(default_factory=dict)  # file name -> raw text, or None to omit
+    checkpoint_dir: Path = None  # a host folder mounted at /opt/ml/checkpoints (kept across runs)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -72,6 +73,9 @@ class MLJob:
         vols = {str(self.tree(host)): {"bind": "/opt/ml", "mode": "rw"}}
         if self.shared_model_dir:
             vols[str(self.model_dir(host))] = {"bind": "/opt/ml/model", "mode": "rw"}
+        if self.checkpoint_dir:
+            Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            vols[str(self.checkpoint_dir)] = {"bind": "/opt/ml/checkpoints", "mode": "rw"}
         return vols
 
 
@@ -213,3 +217,78 @@ def _first_exit_stops_all(tracked, timeout_s):
                         other.container.stop(timeout=10)
                 return
         time.sleep(0.2)
+
+
+# --- serving: a `serve` container on a loopback port ---------------------------------------------
+
+class ServingContainer:
+    """`<image> serve` with a model folder at /opt/ml/model, port 8080 published on 127.0.0.1.
+
+        with ServingContainer(image, model_dir, env={...}) as server:
+            server.wait_ready()
+            status, body, headers = server.request("POST", "/invocations", b"1,2", {"Content-Type": "text/csv"})
+    """
+
+    def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",)):
+        vols = {str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else {}
+        vols.update(volumes or {})
+        self.tracked = TrackedContainer(image, command=list(command), volumes=vols, environment=env or {},
+                                        ports={"8080/tcp": ("127.0.0.1", None)},
+                                        name=f"serve-{uuid.uuid4().hex[:6]}")
+        self.container = self.tracked.container
+        self._port = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.tracked.remove()
+
+    @property
+    def port(self):
+        """The host port; docker assigns it when the container starts."""
+        deadline = time.monotonic() + 30
+        while self._port is None:
+            self.container.reload()
+            bound = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get("8080/tcp")
+            if bound:
+                self._port = int(bound[0]["HostPort"])
+            elif self.container.status == "exited" or time.monotonic() > deadline:
+                raise RuntimeError(f"the server never published its port:\n{self.tracked.logs()}")
+            else:
+                time.sleep(0.05)
+        return self._port
+
+    def request(self, method, path, body=None, headers=None, timeout_s=60):
+        """-> (status, body bytes, headers dict with lower-case names)."""
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+
+    def ping(self):
+        """The /ping status, or None while nothing answers."""
+        try:
+            return self.request("GET", "/ping", timeout_s=5)[0]
+        except OSError:
+            return None
+
+    def wait_ready(self, timeout_s=60):
+        """Until /ping answers 200; fails with the logs if the container exits or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.ping() == 200:
+                return
+            self.container.reload()
+            if self.container.status == "exited":
+                raise RuntimeError(f"the server exited before answering /ping:\n{self.tracked.logs()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"/ping did not answer 200 within {timeout_s} s:\n{self.tracked.logs()}")
+
+    def logs(self):
+        return self.tracked.logs()

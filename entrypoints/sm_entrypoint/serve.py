@@ -1,23 +1,23 @@
-"""`serve`: start the image's model server, named by SAGEMAKER_SERVING_MODULE (module:function),
-which each serving image sets."""
+"""`serve`: the shared model server (sm_entrypoint.serving) on port 8080 or SAGEMAKER_BIND_TO_PORT.
+A setting or script that cannot work ends it at once with one line that says why."""
 
-import importlib
 import logging
-import os
 
 log = logging.getLogger("sm_entrypoint")
 
 
 def run():
-    spec = os.environ.get("SAGEMAKER_SERVING_MODULE")
-    if not spec:
-        log.error("this image does not serve models: SAGEMAKER_SERVING_MODULE is not set")
-        return 2
-    module, _, function = spec.partition(":")
+    from .serving.errors import ConfigError
+    from .serving.settings import ServingSettings
+
     try:
-        target = getattr(importlib.import_module(module), function or "main")
-    except (ImportError, AttributeError) as e:
-        log.error("SAGEMAKER_SERVING_MODULE=%s cannot be loaded: %s", spec, e)
+        settings = ServingSettings.from_env()
+        try:
+            from .serving import runner
+        except ImportError as e:
+            raise ConfigError(f"this image cannot serve models: {e} (the server needs gunicorn)") from None
+        runner.run(settings)
+    except ConfigError as e:
+        log.error("serve cannot start: %s", e)
         return 2
-    result = target()
-    return result if isinstance(result, int) else 0
+    return 0

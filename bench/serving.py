@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Serving figures for any serving image, measured the same way every time, on loopback only:
+time from `docker run` to the first 200 on /ping (and to the first answered /invocations),
+/invocations latency p50/p99 and requests per second at 1 and 16 concurrent clients (a bounded
+number of requests each), idle memory, and `docker stop` time.
+
+    python bench/serving.py IMAGE MODEL_DIR --body-file REQUEST [--content-type text/csv]
+                            [--requests 2000] [--clients 1 16] [--env KEY=VALUE ...]
+
+MODEL_DIR is mounted at /opt/ml/model as SageMaker does. Prints a table and writes
+out/bench-serving.json. Clients are separate processes (one connection each), so the client's
+own interpreter does not cap the figures.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKER = "/usr/bin/docker"
+
+
+def docker(*args):
+    return subprocess.run([DOCKER, *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def request(conn, method, path, body=None, headers=None):
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status
+
+
+def first_200(port, method, path, body, headers, deadline):
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            if request(conn, method, path, body, headers) == 200:
+                return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise SystemExit(f"no 200 on {path} before the deadline")
+
+
+def client(args):
+    """One client: `count` requests one after another; returns their latencies in seconds."""
+    port, body, headers, count = args
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        status = request(conn, "POST", "/invocations", body, headers)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"/invocations answered {status}")
+    return latencies
+
+
+def load(port, body, headers, clients, total):
+    per_client = max(1, total // clients)
+    with multiprocessing.Pool(clients) as pool:
+        pool.map(client, [(port, body, headers, 5)] * clients)  # warm-up: connections, caches
+        started = time.perf_counter()
+        results = pool.map(client, [(port, body, headers, per_client)] * clients)
+        elapsed = time.perf_counter() - started
+    latencies = sorted(x for r in results for x in r)
+    return {"clients": clients, "requests": len(latencies), "rps": len(latencies) / elapsed,
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+
+
+def memory_mib(container):
+    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).split("/")[0].strip()
+    number, unit = float(usage[:-3]), usage[-3:]
+    return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+
+
+def bench(image, model_dir, body, content_type, clients, total, env):
+    headers = {"Content-Type": content_type, "Accept": content_type}
+    env_args = [a for kv in env for a in ("-e", kv)]
+    started = time.monotonic()
+    container = docker("run", "-d", "-p", "127.0.0.1::8080", "-v", f"{Path(model_dir).resolve()}:/opt/ml/model:ro",
+                       *env_args, image, "serve")
+    try:
+        port = int(docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1])
+        deadline = started + 180
+        ping = first_200(port, "GET", "/ping", None, {}, deadline) - started
+        answer = first_200(port, "POST", "/invocations", body, headers, deadline) - started
+        time.sleep(2)
+        idle = memory_mib(container)
+        loads = [load(port, body, headers, c, total) for c in clients]
+        stop_started = time.monotonic()
+        docker("stop", container)
+        stop = time.monotonic() - stop_started
+        exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
+    return {"image": image, "first_ping_200_s": ping, "first_answer_s": answer, "idle_memory_mib": idle,
+            "stop_s": stop, "stop_exit_code": exit_code, "load": loads, "body_bytes": len(body)}
+
+
+def table(r):
+    rows = [("time to first /ping 200", f"{r['first_ping_200_s']:.2f} s"),
+            ("time to first /invocations 200", f"{r['first_answer_s']:.2f} s")]
+    for x in r["load"]:
+        rows += [(f"{x['clients']:>2} client(s): p50 / p99 latency", f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} ms"),
+                 (f"{x['clients']:>2} client(s): requests per second", f"{x['rps']:,.0f} ({x['requests']} requests)")]
+    rows += [("idle memory", f"{r['idle_memory_mib']:.0f} MiB"),
+             ("docker stop", f"{r['stop_s']:.2f} s (exit code {r['stop_exit_code']})")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join([f"serving bench: {r['image']} ({r['body_bytes']} byte request)"] +
+                     [f"  {k:<{width}}  {v}" for k, v in rows])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("image")
+    ap.add_argument("model_dir")
+    ap.add_argument("--body-file", required=True, help="the request body sent to /invocations")
+    ap.add_argument("--content-type", default="text/csv")
+    ap.add_argument("--requests", type=int, default=2000, help="requests per load level")
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the container")
+    args = ap.parse_args()
+    result = bench(args.image, args.model_dir, Path(args.body_file).read_bytes(), args.content_type,
+                   args.clients, args.requests, args.env)
+    print(table(result))
+    out = REPO / "out" / "bench-serving.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

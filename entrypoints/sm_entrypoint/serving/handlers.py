@@ -1,0 +1,109 @@
+"""Which hooks answer a request: the user's (model_fn, and transform_fn or input_fn / predict_fn /
+output_fn), else the image's framework defaults, else the generic codecs. Signatures are those of
+AWS's inference toolkits, so scripts written for AWS's images run unchanged."""
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from . import codecs
+from .errors import ConfigError
+
+STEPS = ("input_fn", "predict_fn", "output_fn")
+
+
+def default_input_fn(body, content_type):
+    return codecs.decode(body, content_type)
+
+
+def default_output_fn(prediction, accept):
+    return codecs.encode(prediction, accept)
+
+
+def _call_model(data, model):
+    if callable(model):
+        return model(data)
+    raise ConfigError("no predict_fn: the inference script must define predict_fn (or transform_fn), "
+                      "or model_fn must return a callable model")
+
+
+def _takes_two(fn):
+    """model_fn(model_dir) or model_fn(model_dir, context) (sagemaker-inference 1.10 passes one)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+@dataclass(frozen=True)
+class Handlers:
+    model_fn: Callable
+    transform_fn: Optional[Callable]  # the user's whole transform, or None for the three steps
+    input_fn: Callable = default_input_fn
+    predict_fn: Callable = _call_model
+    output_fn: Callable = default_output_fn
+    source: str = ""  # where each hook came from, for the start-up log
+
+    def load_model(self, model_dir):
+        return self.model_fn(model_dir, None) if _takes_two(self.model_fn) else self.model_fn(model_dir)
+
+    def transform(self, model, body, content_type, accept):
+        """-> (response bytes, response content type)."""
+        if self.transform_fn:
+            result = self.transform_fn(model, body, content_type, accept)
+            body, ctype = result if isinstance(result, tuple) else (result, accept)
+        else:
+            data = self.input_fn(body, content_type)
+            prediction = self.predict_fn(data, model)
+            result = self.output_fn(prediction, accept)
+            body, ctype = result if isinstance(result, tuple) else (result, accept)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"the response must be bytes or str, not {type(body).__name__} "
+                            "(output_fn or transform_fn returned it)")
+        return bytes(body), ctype
+
+
+def resolve(user=None, defaults=None):
+    """Hooks from the user's module first, then the image's defaults, then the generic ones."""
+
+    def pick(name):
+        for origin, module in (("inference script", user), ("image default", defaults)):
+            fn = getattr(module, name, None) if module is not None else None
+            if fn is not None:
+                if not callable(fn):
+                    raise ConfigError(f"{name} in the {origin} is not a function")
+                return fn, origin
+        return None, None
+
+    model_fn, model_origin = pick("model_fn")
+    if model_fn is None:
+        raise ConfigError("no model_fn: the inference script (code/inference.py in the model, or "
+                          "SAGEMAKER_PROGRAM) must define model_fn(model_dir)")
+    user_transform = getattr(user, "transform_fn", None) if user is not None else None
+    user_steps = [s for s in STEPS if user is not None and getattr(user, s, None) is not None]
+    if user_transform and user_steps:
+        raise ConfigError(f"the inference script defines transform_fn and {', '.join(user_steps)}: "
+                          "define transform_fn alone, or input_fn/predict_fn/output_fn")
+    if user_transform:
+        return Handlers(model_fn, user_transform, source=f"model_fn: {model_origin}, transform_fn: inference script")
+    hooks, sources = {}, [f"model_fn: {model_origin}"]
+    for step in STEPS:
+        fn, origin = pick(step)
+        if fn is not None:
+            hooks[step] = fn
+            sources.append(f"{step}: {origin}")
+    if "predict_fn" not in hooks:
+        sources.append("predict_fn: model(data)")
+    return Handlers(model_fn, None, source=", ".join(sources), **hooks)
+
+
+def check_accept(handlers, accept, content_type):
+    """The Accept the default output_fn can honour, resolved before any work; a user's own
+    output_fn or transform_fn gets the header as sent (it decides)."""
+    if handlers.transform_fn or handlers.output_fn is not default_output_fn:
+        return accept or codecs.media_type(content_type)
+    return codecs.choose_accept(accept, codecs.media_type(content_type))

@@ -1,0 +1,81 @@
+"""The model server's settings, from the variables SageMaker (and the user) set."""
+
+import os
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+
+
+def _int(env, name, default, minimum=1):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def cpu_count():
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    port: int
+    workers: int
+    timeout_s: int  # a request (or model_fn) running longer gets its worker replaced
+    max_payload_mb: int
+    batch_strategy: str
+    max_concurrent_transforms: int
+    model_dir: str
+    program: str  # the inference script's file name
+    submit_dir: str  # where the script lives, "" for <model_dir>/code
+    default_handlers: str  # the image's module of framework defaults, "" for none
+
+    @property
+    def max_payload_bytes(self):
+        return self.max_payload_mb * 1024 * 1024
+
+    @property
+    def execution_parameters(self):
+        """What a batch transform job reads from GET /execution-parameters."""
+        return {"MaxConcurrentTransforms": self.max_concurrent_transforms,
+                "BatchStrategy": self.batch_strategy, "MaxPayloadInMB": self.max_payload_mb}
+
+    @classmethod
+    def from_env(cls, env=None):
+        env = os.environ if env is None else env
+        workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", cpu_count())
+        strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "").strip().upper() or "MULTI_RECORD"
+        if strategy not in BATCH_STRATEGIES:
+            raise ConfigError(f"SAGEMAKER_BATCH_STRATEGY must be one of {', '.join(BATCH_STRATEGIES)}, "
+                              f"got {env['SAGEMAKER_BATCH_STRATEGY']!r}")
+        program = env.get("SAGEMAKER_PROGRAM", "").strip() or "inference.py"
+        if os.path.basename(program) != program:
+            raise ConfigError(f"SAGEMAKER_PROGRAM must be a file name, got {program!r}")
+        submit_dir = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "").strip()
+        if "://" in submit_dir and not submit_dir.startswith("file://"):
+            raise ConfigError(f"SAGEMAKER_SUBMIT_DIRECTORY={submit_dir} is not fetched by this server: "
+                              "package the code in model.tar.gz under code/, or name a local folder")
+        return cls(
+            port=_int(env, "SAGEMAKER_BIND_TO_PORT", 8080),
+            workers=workers,
+            timeout_s=_int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
+            max_payload_mb=_int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6),
+            batch_strategy=strategy,
+            max_concurrent_transforms=_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", workers),
+            model_dir=env.get("SM_MODEL_DIR", "").strip() or "/opt/ml/model",
+            program=program,
+            submit_dir=submit_dir.removeprefix("file://"),
+            default_handlers=env.get("SAGEMAKER_DEFAULT_HANDLERS", "").strip(),
+        )

@@ -1,0 +1,45 @@
+"""The model server's settings from the environment, and the errors a bad value gets."""
+
+import pytest
+from sm_entrypoint.serving.errors import ConfigError
+from sm_entrypoint.serving.settings import ServingSettings, cpu_count
+
+
+def test_defaults_follow_sagemaker():
+    s = ServingSettings.from_env({})
+    assert (s.port, s.workers, s.timeout_s, s.max_payload_mb) == (8080, cpu_count(), 60, 6)
+    assert s.max_payload_bytes == 6 * 1024 * 1024
+    assert s.execution_parameters == {"MaxConcurrentTransforms": cpu_count(), "BatchStrategy": "MULTI_RECORD",
+                                      "MaxPayloadInMB": 6}
+    assert (s.model_dir, s.program, s.submit_dir, s.default_handlers) == ("/opt/ml/model", "inference.py", "", "")
+
+
+def test_every_variable_is_honoured():
+    s = ServingSettings.from_env({
+        "SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "5", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "1",
+        "SAGEMAKER_BATCH_STRATEGY": "single_record", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "7",
+        "SAGEMAKER_PROGRAM": "serve_me.py", "SAGEMAKER_SUBMIT_DIRECTORY": "file:///opt/ml/code",
+        "SAGEMAKER_DEFAULT_HANDLERS": "pkg.defaults"})
+    assert (s.port, s.workers, s.timeout_s, s.max_payload_mb) == (9000, 3, 5, 1)
+    assert s.execution_parameters == {"MaxConcurrentTransforms": 7, "BatchStrategy": "SINGLE_RECORD",
+                                      "MaxPayloadInMB": 1}
+    assert (s.program, s.submit_dir, s.default_handlers) == ("serve_me.py", "/opt/ml/code", "pkg.defaults")
+
+
+def test_max_concurrent_transforms_defaults_to_the_workers():
+    assert ServingSettings.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "5"}).max_concurrent_transforms == 5
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SAGEMAKER_MODEL_SERVER_WORKERS": "many"}, "SAGEMAKER_MODEL_SERVER_WORKERS must be a whole number, got 'many'"),
+    ({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"}, "SAGEMAKER_MODEL_SERVER_WORKERS must be at least 1, got '0'"),
+    ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "SAGEMAKER_BATCH_STRATEGY must be one of MULTI_RECORD, SINGLE_RECORD"),
+    ({"SAGEMAKER_PROGRAM": "../x.py"}, "SAGEMAKER_PROGRAM must be a file name"),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/sourcedir.tar.gz"},
+     "SAGEMAKER_SUBMIT_DIRECTORY=s3://bucket/sourcedir.tar.gz is not fetched by this server"),
+])
+def test_a_bad_setting_is_refused_in_one_line(env, message):
+    with pytest.raises(ConfigError) as e:
+        ServingSettings.from_env(env)
+    assert str(e.value).startswith(message)
