@@ -3,7 +3,7 @@
 #   make test            build what the tests need and run them all
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help engine base build test-env test lint sample bench clean push login sbom
+.PHONY: help engine base build test-env test lint sample bench clean push login sbom prune
 
 IMAGE ?=
 REGION ?=
@@ -64,6 +64,10 @@ sbom: test-env ## write out/sbom/<image>.cdx.json for each built image and list 
 
 lock/%: engine ## re-pin images/<name>/requirements.lock from its requirements.in
 	@tools/lock.sh $*
+
+prune: engine ## free disk: dangling images, and build cache beyond KEEP_CACHE (default 20GB)
+	/usr/bin/docker image prune -f
+	/usr/bin/docker builder prune -f --keep-storage $(or $(KEEP_CACHE),20GB)
 
 clean: ## remove the test environments and outputs (images stay; docker image prune for those)
 	rm -rf .venv .venv-sdk2 .venv-sdk3 out build .pytest_cache
