@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import traceback
+import uuid
 
 from sagemaker.train.configs import Compute, InputData, SourceCode
 from sagemaker.train.model_trainer import Mode, ModelTrainer
@@ -28,6 +29,8 @@ def main():
     ap.add_argument("--inputs", default="{}", help='{"channel": "/local/folder"}')
     args = ap.parse_args()
 
+    # The folder's name becomes docker-compose's project name: unique, so that jobs run side by side.
+    args.root = os.path.join(args.root, f"job-{uuid.uuid4().hex[:8]}")
     os.makedirs(args.root, exist_ok=True)
     source = SourceCode(source_dir=args.source_dir, entry_script=args.entry_script) if args.source_dir else None
     trainer = ModelTrainer(
