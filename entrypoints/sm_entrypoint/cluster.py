@@ -4,7 +4,6 @@ whose work is done waits (bounded) until the others are done or gone. In local m
 container to exit stops all the others, so nobody may leave while another still works."""
 
 import logging
-import signal
 import socket
 import threading
 import time
@@ -85,28 +84,8 @@ def wait_for_hosts(hosts, current, port, timeout_s):
     log.info("all %d hosts answer", len(hosts))
 
 
-class _Stopped(Exception):
-    pass
-
-
-def _raise_stopped(_signum, _frame):
-    raise _Stopped()
-
-
 def wait_until_others_finish(hosts, current, port, timeout_s):
-    """After our own work succeeded: wait until each other host is done or gone (bounded). A stop
-    request now (local mode stops everyone once one host exits) ends the wait: our work is done."""
-    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        _wait_for_others(hosts, current, port, timeout_s)
-    except _Stopped:
-        log.info("stopped while waiting for the other hosts; this host's work was complete")
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _wait_for_others(hosts, current, port, timeout_s):
+    """After our own work succeeded: wait until each other host is done or gone (bounded)."""
     pending = [h for h in hosts if h != current]
     start, last_log = time.monotonic(), None
     while pending:

@@ -37,3 +37,16 @@ def forwarding():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def finish_on_stop():
+    """Once the job's work has succeeded, a stop request (local mode stops every host as soon as one
+    exits) ends the job as the success it is, instead of killing it with the signal's code."""
+
+    def stop(signum, _frame):
+        log.info("received %s after this host's work was complete: exiting 0", signal.Signals(signum).name)
+        logging.shutdown()
+        os._exit(0)
+
+    for s in FORWARDED:
+        signal.signal(s, stop)

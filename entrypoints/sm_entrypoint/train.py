@@ -23,6 +23,7 @@ def _job(settings):
     plan = program.resolve(env, settings.base_dir)
     with signals.forwarding() as forwarder:
         plan.run()
+    signals.finish_on_stop()
     if forwarder.received:
         log.info("%s ended after a stop request", plan)
     if presence:

@@ -1,5 +1,5 @@
 """mxnet `serve` under load: 10,000 requests over 32 connections with no error and bounded memory
-(the failure-mode suite's serving part; the 413 and crashed-worker cases are in test_serving.py)."""
+(the failure-mode suite's serving part; the 413 and crashed-worker cases are in test_mxnet_serving.py)."""
 
 import concurrent.futures
 import http.client
