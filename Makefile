@@ -9,7 +9,7 @@ IMAGE ?=
 REGION ?=
 PUSH_ARGS = --region "$(REGION)" $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(REGISTRY),--registry $(REGISTRY)) \
   $(if $(MUTABILITY),--mutability $(MUTABILITY)) $(if $(TAG),--tag $(TAG))
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 3 --dist loadfile  # tests wait on containers more than they compute: 3 at a time
 IMAGES := $(shell python3 tools/catalog.py)
 
 help: ## list the targets
