@@ -48,8 +48,8 @@ lint: test-env ## ruff for Python, hadolint for Dockerfiles
 sample: build/custom-framework test-env ## the main job: train the custom-framework example (out/sample)
 	@.venv/bin/python tools/sample_job.py
 
-bench: build test-env ## print image sizes, floors, and cold/warm rebuild times (bench/)
-	@.venv/bin/python bench/images.py $(IMAGE)
+bench: build test-env ## one table of sizes, floors, build, train-overhead, serving and epoch figures (COLD=1 adds no-cache builds)
+	@.venv/bin/python bench/all.py $(IMAGE)
 
 push: test-env ## push built images to ECR: REGION=.. [ACCOUNT=..] [TAG=..] [IMAGE=..] [REGISTRY=..] [MUTABILITY=IMMUTABLE]
 	@test -n "$(REGION)" || { echo "make push needs REGION=<aws region>, e.g. make push REGION=us-west-2" >&2; exit 2; }

@@ -10,6 +10,7 @@ import argparse
 import glob
 import json
 import os
+import time
 
 import numpy as np
 
@@ -39,6 +40,7 @@ def main():
     x_train, y_train = load(args.train)
     x_val, y_val = load(args.validation)
     w, b = np.zeros(x_train.shape[1]), 0.0
+    started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         err = x_train @ w + b - y_train
         w -= args.learning_rate * (x_train.T @ err) / len(y_train)
@@ -50,7 +52,8 @@ def main():
     with open(os.path.join(args.model_dir, "model.json"), "w") as f:
         json.dump({"weights": w.tolist(), "bias": b}, f)
     with open(os.path.join(args.model_dir, "metrics.json"), "w") as f:
-        json.dump({"epochs": args.epochs, "validation_loss": val_loss}, f)
+        json.dump({"epochs": args.epochs, "validation_loss": val_loss,
+                   "seconds_per_epoch": (time.perf_counter() - started) / args.epochs}, f)
     print("saved model.json and metrics.json to", args.model_dir)
 
 

@@ -3,7 +3,7 @@
 Python packages + the Python runtime + the smallest OS layer), and build times: warm rebuild after
 a change to entrypoints/ alone, and, with --cold, a build without the layer cache.
 
-    python bench/images.py [--cold] [--repeat N] [IMAGE ...]     (writes out/bench-images.json)
+    python bench/sizes.py [--cold] [--repeat N] [IMAGE ...]     (writes out/bench-images.json)
 """
 
 import argparse

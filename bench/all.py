@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""make bench: one table, and one JSON (out/bench.json), for every image built, measured the same
+way every time (medians of repeats; ratios from one run):
+
+- size on disk against its floor (installed Python packages + Python runtime + the root OS layer),
+  warm rebuild after a change to entrypoints/ alone, and with COLD=1 a build without cache;
+- `train` overhead, docker run to the first line of a trivial script, ours against
+  sagemaker-training's own `train` in the same image;
+- serving images (those whose lock pins gunicorn): time to the first /ping 200, /invocations
+  p50/p99 and requests per second at 1 and 16 clients, idle memory and `docker stop` time, with an
+  echo inference script, so the figures are the server's own;
+- one training epoch of the custom-framework example inside its container against the same script
+  on this host, as a ratio.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests"), str(REPO / "tools"), str(REPO / "examples" / "custom-framework")]
+import make_data  # noqa: E402
+import serving  # noqa: E402
+import sizes as image_bench  # noqa: E402
+import train_overhead  # noqa: E402
+from catalog import discover  # noqa: E402
+from harness import MLJob, make_tarball, run_job  # noqa: E402
+
+ECHO = """def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, body, content_type, accept):
+    return body, accept
+"""
+EPOCH_ROWS, EPOCHS = 1_000_000, 30
+
+
+def serving_figures(ref):
+    with tempfile.TemporaryDirectory() as model:
+        Path(model, "code").mkdir()
+        Path(model, "code", "inference.py").write_text(ECHO)
+        os.chmod(model, 0o755)
+        body = (",".join(["0.5"] * 784) + "\n").encode()
+        return serving.bench(ref, model, body, "text/csv", [1, 16], 2000, [])
+
+
+def epoch_ratio():
+    """seconds per epoch of examples/custom-framework in its image, over the same on this host."""
+    example = REPO / "examples" / "custom-framework" / "train.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp, "data")
+        make_data.write(str(data / "train"), EPOCH_ROWS, 0)
+        make_data.write(str(data / "validation"), 1000, 1)
+        args = ["--epochs", str(EPOCHS), "--learning-rate", "0.5"]
+        subprocess.run([sys.executable, str(example), *args, "--train", str(data / "train"),
+                        "--validation", str(data / "validation"), "--model-dir", str(Path(tmp, "host"))],
+                       check=True, capture_output=True, timeout=600)
+        host = json.loads(Path(tmp, "host", "metrics.json").read_text())["seconds_per_epoch"]
+        job = MLJob(Path(tmp, "ml"), hyperparameters={
+            "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/src.tar.gz",
+            "epochs": str(EPOCHS), "learning-rate": "0.5"}, channels={
+            "code": {"src.tar.gz": make_tarball(Path(tmp, "src.tar.gz"), {"train.py": example.read_text()})},
+            "train": {"data.csv": data / "train" / "data.csv"},
+            "validation": {"data.csv": data / "validation" / "data.csv"}})
+        [r] = run_job(discover()["custom-framework"].tag, job, timeout_s=600)
+        if r.exit_code != 0:
+            raise SystemExit(f"the example failed in its container: {r.failure_first_line}")
+        container = json.loads((r.model / "metrics.json").read_text())["seconds_per_epoch"]
+    return {"host_s_per_epoch": host, "container_s_per_epoch": container, "container_over_host": container / host}
+
+
+def main():
+    catalog = discover()
+    names = sys.argv[1:] or [n for n in catalog if n != "base"]
+    cold = os.environ.get("COLD") == "1"
+    rows = []
+    for name in names:
+        image = catalog[name]
+        row = {"image": name, "size_mb": image_bench.size(image.tag) / 1e6, "floor_mb": image_bench.floor(image.tag) / 1e6,
+               "warm_rebuild_s": image_bench.warm_rebuild(name, 3)}
+        row["size_over_floor"] = row["size_mb"] / row["floor_mb"]
+        if cold:
+            row["cold_build_s"] = image_bench.build_seconds(name, "--no-cache")
+        row["train"] = train_overhead.measure(image.tag, 5)
+        if "gunicorn" in image.pins():
+            row["serving"] = serving_figures(image.tag)
+        rows.append(row)
+        print(f"measured {name}", file=sys.stderr, flush=True)
+    result = {"images": rows}
+    if "custom-framework" in names:
+        result["epoch"] = epoch_ratio()
+    print_table(result)
+    out = REPO / "out" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"(all figures in {out.relative_to(REPO)})")
+
+
+def print_table(result):
+    head = (f"{'image':<22}{'size MB':>9}{'floor':>7}{'ratio':>6}{'warm s':>7}{'cold s':>7}"
+            f"{'train s':>8}{'toolkit s':>10}{'ratio':>6}{'ping s':>7}{'p50/p99 ms (16)':>17}{'rps 1/16':>11}"
+            f"{'idle MiB':>9}{'stop s':>7}")
+    print(head)
+    for r in result["images"]:
+        s = r.get("serving")
+        load = {x["clients"]: x for x in s["load"]} if s else {}
+        line = (f"{r['image']:<22}{r['size_mb']:>9.0f}{r['floor_mb']:>7.0f}{r['size_over_floor']:>6.2f}"
+                f"{r['warm_rebuild_s']:>7.1f}{r.get('cold_build_s', float('nan')):>7.0f}"
+                f"{r['train']['ours']:>8.2f}{r['train']['sagemaker-training']:>10.2f}"
+                f"{r['train']['ours'] / r['train']['sagemaker-training']:>6.2f}")
+        if s:
+            line += (f"{s['first_ping_200_s']:>7.2f}{load[16]['p50_ms']:>8.1f}/{load[16]['p99_ms']:<8.1f}"
+                     f"{load[1]['rps']:>5.0f}/{load[16]['rps']:<5.0f}{s['idle_memory_mib']:>9.0f}{s['stop_s']:>7.2f}")
+        print(line)
+    if "epoch" in result:
+        e = result["epoch"]
+        print(f"custom-framework example, one epoch: {e['container_s_per_epoch']:.3f} s in its container, "
+              f"{e['host_s_per_epoch']:.3f} s on the host: ratio {e['container_over_host']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
