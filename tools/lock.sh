@@ -13,7 +13,7 @@ echo "==> resolving $dir/requirements.in in $base"
 "$DOCKER" run --rm -v "$PWD/$dir:/src" -v "$ca:/run/secrets/ca:ro" -e PIP_CERT=/run/secrets/ca \
   -e EXTRA_APT="${EXTRA_APT:-}" "$base" bash -ec '
     apt-get update -qq >/dev/null && apt-get install -y -qq gcc python3-dev $EXTRA_APT >/dev/null
-    pip install -q pip-tools==7.4.1
+    pip install -q pip-tools==7.6.2
     cd /tmp && cp /src/requirements.in . && pip-compile -q --generate-hashes --allow-unsafe \
       --strip-extras --no-header -o requirements.lock requirements.in
     cat requirements.lock' > "$dir/requirements.lock.new"
