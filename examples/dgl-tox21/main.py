@@ -41,7 +41,7 @@ log = logging.getLogger("dgl-tox21")
 # --- hyperparameters ---------------------------------------------------------------------------
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     add = p.add_argument
     add("--epochs", type=int, default=40, help="most epochs to train")
     add("--lr", type=float, default=1e-3, help="Adam learning rate")
