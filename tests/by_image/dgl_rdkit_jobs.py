@@ -83,6 +83,14 @@ def test_entrypoint_job_writes_the_model_and_12_roc_aucs(image, tmp_path):
     assert "scores 12" in out
 
 
+def test_training_stops_early_when_validation_stops_improving(image, tmp_path):
+    """A learning rate too small to move any weight: no epoch beats the first, so `patience` 2 stops at 3."""
+    [r] = run_job(image, tox21_job(tmp_path, epochs="20", patience="2", lr="1e-12"), timeout_s=JOB_TIMEOUT_S)
+    metrics = succeeded(r)
+    assert (metrics["epochs_run"], metrics["best_epoch"]) == (3, 1)
+    assert "early stop: no better validation ROC-AUC for 2 epochs (best epoch 1)" in r.logs
+
+
 @pytest.mark.parametrize("entrypoint, cause", [
     ("missing.py", "entrypoint 'missing.py' was not found in /opt/ml/input/data/training-code"),
     ("../x.py", "entrypoint '../x.py' is refused: it points outside /opt/ml/input/data/training-code"),
