@@ -21,7 +21,7 @@ MARKER = REPO / "entrypoints" / "sm_entrypoint" / "_bench_marker.py"
 FLOOR_SCRIPT = (
     "du -sb $(python3 -c 'import site; print(\" \".join(site.getsitepackages()))') "
     "/usr/lib/python3.11 /usr/bin/python3.11 /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0 2>/dev/null "
-    "| awk '{s+=$1} END {print s}'"
+    "| awk '{s+=$1} END {printf \"%.0f\\n\", s}'"  # %.0f: `print` gives 5.8e+09 past 2^31
 )
 
 

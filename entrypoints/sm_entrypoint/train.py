@@ -2,6 +2,7 @@
 exit 0 and no failure file, or a non-zero exit and a failure file whose first line is the cause."""
 
 import logging
+import os
 import sys
 import traceback
 
@@ -39,6 +40,8 @@ def run():
         print(f"train: {e}", file=sys.stderr)
         return 2
     failure.clear(settings.failure_file)
+    if os.environ.get("SM_IMAGE_NOTICE"):  # what an image wants every job log to say (a fallback build)
+        log.warning("image notice: %s", os.environ["SM_IMAGE_NOTICE"])
     try:
         _job(settings)
     except JobError as e:
