@@ -4,6 +4,7 @@ while the master answers that it is running; a master that stops answering fails
 within MASTER_GONE_S, with that cause (sagemaker-training's worker waits with no bound)."""
 
 import logging
+import os
 import shlex
 import time
 
@@ -32,7 +33,8 @@ def mpirun_options(hosts, nproc, interface, custom_options):
         "--mca", "btl_tcp_if_include", interface, "--mca", "oob_tcp_if_include", interface,
         "--mca", "plm_rsh_no_tree_spawn", "1", "--mca", "pml", "ob1", "--mca", "btl", "^openib",
         "--mca", "orte_abort_on_non_zero_status", "1", "--mca", "btl_vader_single_copy_mechanism", "none",
-        "-x", f"NCCL_SOCKET_IFNAME={interface}", "-x", "PATH", "-x", "LD_LIBRARY_PATH",
+        "-x", f"NCCL_SOCKET_IFNAME={interface}", "-x", "PATH",
+        *(["-x", "LD_LIBRARY_PATH"] if "LD_LIBRARY_PATH" in os.environ else []),
         *shlex.split(custom_options),
     ]
 
