@@ -37,3 +37,11 @@ def forwarding():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def ignore_stop_requests():
+    """Once this host's work has succeeded, a stop request changes nothing: all that is left is to
+    wait for the others (which installs its own handler) and exit 0. Without this, a stop landing
+    just as we exit (the others saw us done, left, and local mode stopped us) gives 143."""
+    for s in FORWARDED:
+        signal.signal(s, signal.SIG_IGN)

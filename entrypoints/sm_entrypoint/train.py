@@ -27,6 +27,7 @@ def _job(settings):
         log.info("%s ended after a stop request", plan)
     if presence:
         presence.done()
+        signals.ignore_stop_requests()
         cluster.wait_until_others_finish(hosts, current, settings.barrier_port, settings.master_wait_s)
 
 
