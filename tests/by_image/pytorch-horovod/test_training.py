@@ -81,7 +81,7 @@ def test_two_hosts_torch_distributed_runs_torchrun_on_each(image_of, mnist, tmp_
     job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist),
                 hyperparameters=hyperparameters(sagemaker_torch_distributed_enabled="true"))
     put_code(job, "pytorch-mnist-ddp")
-    master, worker = run_job(image_of(VARIANTS[0]), job, timeout_s=240)
+    master, worker = run_job(image_of(VARIANTS[0]), job, timeout_s=120)
     ok([master, worker])
     assert "torch.distributed.run" in master.logs and "world size 2, backend gloo" in master.logs
     assert digests(master.logs)[0] == digests(worker.logs)[1]

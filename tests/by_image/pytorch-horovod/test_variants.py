@@ -22,7 +22,7 @@ def run(image, *command):
 def test_versions_and_horovod_build(image_of, variant):
     image = image_of(variant)
     out = run(image, "python", "-c", PROBE)
-    assert "torch 2.13.0 torchvision 0.28.0 cuda 13.0 nccl 2.29.7 gpu False" in out, out
+    assert "torch 2.13.0+cu130 torchvision 0.28.0+cu130 cuda 13.0 nccl 2.29.7 gpu False" in out, out
     assert "allreduce [1.0, 1.0, 1.0]" in out, out
     check = run(image, "horovodrun", "--check-build")
     for built in ("PyTorch", "MPI", "Gloo"):
