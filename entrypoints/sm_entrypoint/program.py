@@ -47,8 +47,11 @@ class Script:
     def __str__(self):
         return f"user script {os.path.basename(self.path)}"
 
+    def command(self):
+        return script_command(self.path, self.args)
+
     def run(self):
-        cmd = script_command(self.path, self.args)
+        cmd = self.command()
         log.info("running %s", " ".join(cmd))
         result = process.run(cmd, env={**os.environ, **self.env_vars}, cwd=self.cwd)
         if result.returncode != 0:
@@ -102,7 +105,9 @@ def submitted_program(env, base_dir):
     code_dir = source.stage(env.module_dir, base_dir)
     path = contained(code_dir, env.user_entry_point, "sagemaker_program")
     source.install_requirements(code_dir)
-    return Script(path, env.to_cmd_args(), code_dir, environment.env_vars(env))
+    from . import distributed  # imports Script from here
+
+    return distributed.plan(Script(path, env.to_cmd_args(), code_dir, environment.env_vars(env)), env)
 
 
 def resolve(env, base_dir):

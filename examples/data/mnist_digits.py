@@ -78,9 +78,11 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def write_mnist(out_dir, test_size=1000, seed=0):
-    """Write the train and test channels under out_dir; returns the test (images, labels)."""
+def write_mnist(out_dir, test_size=1000, seed=0, train_limit=None):
+    """Write the train and test channels under out_dir; returns the test (images, labels).
+    train_limit keeps only the first N training images (small jobs for tests)."""
     (train_x, train_y), (test_x, test_y) = split(test_size, seed)
+    train_x, train_y = train_x[:train_limit], train_y[:train_limit]
     for channel, prefix, x, y in (("train", "train", train_x, train_y), ("test", "t10k", test_x, test_y)):
         folder = os.path.join(out_dir, channel)
         os.makedirs(folder, exist_ok=True)

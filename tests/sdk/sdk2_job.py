@@ -3,6 +3,7 @@ Run with the SDK 2.x virtual environment's python; prints one JSON line with the
 
     python sdk2_job.py --image IMG --output DIR [--source-dir D --entry-point E] [--framework]
                        [--instance-count N] [--hyperparameters JSON] [--inputs JSON]
+                       [--distribution JSON]   (with --framework: the PyTorch estimator's option)
 """
 
 import argparse
@@ -27,6 +28,7 @@ def main():
     ap.add_argument("--instance-count", type=int, default=1)
     ap.add_argument("--hyperparameters", default="{}")
     ap.add_argument("--inputs", default="{}", help='{"channel": "/local/folder"}')
+    ap.add_argument("--distribution", help='PyTorch(distribution=...), e.g. {"mpi": {"enabled": true}}')
     args = ap.parse_args()
 
     session = LocalSession()
@@ -35,7 +37,8 @@ def main():
                   output_path=f"file://{args.output}", sagemaker_session=session,
                   hyperparameters=json.loads(args.hyperparameters))
     if args.framework:
-        est = PyTorch(entry_point=args.entry_point, source_dir=args.source_dir, **common)
+        extra = {"distribution": json.loads(args.distribution)} if args.distribution else {}
+        est = PyTorch(entry_point=args.entry_point, source_dir=args.source_dir, **common, **extra)
     elif args.entry_point:
         est = Estimator(entry_point=args.entry_point, source_dir=args.source_dir, **common)
     else:

@@ -1,0 +1,58 @@
+"""One user script on several processes or hosts, as the SageMaker SDK's PyTorch estimator asks
+with its `distribution` option (sent as sagemaker_* hyperparameters):
+
+- {"mpi": {"enabled": True, "processes_per_host": N, "custom_mpi_options": "..."}}: the first
+  host runs mpirun over every host through SSH (mpi.py); the others serve SSH until it is done.
+- {"torch_distributed": {"enabled": True}}: torchrun on every host (torchrun.py).
+- nothing: the script on every host, with MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK set
+  (rendezvous.py), as AWS's PyTorch images set them.
+"""
+
+import json
+import logging
+
+from . import mpi, rendezvous, torchrun
+
+log = logging.getLogger("sm_entrypoint")
+
+MPI_ENABLED = "sagemaker_mpi_enabled"
+MPI_PROCESSES_PER_HOST = "sagemaker_mpi_num_of_processes_per_host"
+MPI_CUSTOM_OPTIONS = "sagemaker_mpi_custom_mpi_options"
+TORCH_DISTRIBUTED_ENABLED = "sagemaker_torch_distributed_enabled"
+
+
+def flag(value):
+    """A hyperparameter's truth, however the SDK encoded it (True, "true", "\"true\"")."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    return value is True or str(value).strip().lower() == "true"
+
+
+def processes_per_host(env, params):
+    """sagemaker_mpi_num_of_processes_per_host, else one per GPU, else one."""
+    raw = params.get(MPI_PROCESSES_PER_HOST)
+    if raw not in (None, ""):
+        return rendezvous.positive_int(raw, MPI_PROCESSES_PER_HOST)
+    return max(int(env.num_gpus or 0), 1)
+
+
+def plan(script, env):
+    """The Script to run on this host, given the job's distribution hyperparameters."""
+    params = dict(env.additional_framework_parameters or {})
+    hosts, current = list(env.hosts), env.current_host
+    if flag(params.get(MPI_ENABLED)):
+        nproc = processes_per_host(env, params)
+        options = params.get(MPI_CUSTOM_OPTIONS) or ""
+        log.info("distribution: mpi, %d process(es) on each of %d host(s)", nproc, len(hosts))
+        if current == hosts[0]:
+            return mpi.Master.from_script(script, hosts, nproc, options, env.network_interface_name)
+        return mpi.Worker.from_script(script, hosts[0])
+    if flag(params.get(TORCH_DISTRIBUTED_ENABLED)):
+        nproc = max(int(env.num_gpus or 0), 1)
+        log.info("distribution: torch_distributed, torchrun with %d process(es) on each of %d host(s)",
+                 nproc, len(hosts))
+        return torchrun.Torchrun.from_script(script, hosts, current, nproc)
+    return rendezvous.with_rendezvous(script, hosts, current, env.network_interface_name)

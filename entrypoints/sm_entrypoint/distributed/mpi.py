@@ -1,0 +1,109 @@
+"""distribution={"mpi": ...}: the first host (the master) runs mpirun over every host; mpirun
+starts its daemons on the other hosts through SSH (ssh.py). A worker host serves SSH and waits
+while the master answers that it is running; a master that stops answering fails the worker
+within MASTER_GONE_S, with that cause (sagemaker-training's worker waits with no bound)."""
+
+import logging
+import os
+import shlex
+import time
+
+from .. import cluster
+from ..errors import JobError
+from ..program import Script
+from ..settings import Settings
+from . import ssh
+
+log = logging.getLogger("sm_entrypoint")
+MASTER_GONE_S = 30.0
+LOG_EVERY_S = 60.0
+
+
+def key_port(settings):
+    return settings.barrier_port + 1
+
+
+def mpirun_options(hosts, nproc, interface, custom_options):
+    """mpirun's options, as sagemaker-training's MPI runner gives them, then the user's own."""
+    host_list = ["localhost"] if len(hosts) == 1 else hosts
+    return [
+        "mpirun", "--allow-run-as-root",
+        "--host", ",".join(f"{h}:{nproc}" for h in host_list), "-np", str(nproc * len(host_list)),
+        "--bind-to", "none", "--map-by", "slot",
+        "--mca", "btl_tcp_if_include", interface, "--mca", "oob_tcp_if_include", interface,
+        "--mca", "plm_rsh_no_tree_spawn", "1", "--mca", "pml", "ob1", "--mca", "btl", "^openib",
+        "--mca", "orte_abort_on_non_zero_status", "1", "--mca", "btl_vader_single_copy_mechanism", "none",
+        "-x", f"NCCL_SOCKET_IFNAME={interface}", "-x", "PATH",
+        *(["-x", "LD_LIBRARY_PATH"] if "LD_LIBRARY_PATH" in os.environ else []),
+        *shlex.split(custom_options),
+    ]
+
+
+class Master(Script):
+    @classmethod
+    def from_script(cls, script, hosts, nproc, custom_options, interface):
+        plan = cls(script.path, script.args, script.cwd, script.env_vars)
+        plan.hosts, plan.nproc = hosts, nproc
+        plan.custom_options, plan.interface = str(custom_options), str(interface or "eth0")
+        return plan
+
+    def __str__(self):
+        return f"mpirun of {super().__str__()}"
+
+    def command(self):
+        exported = [a for name in sorted(self.env_vars) for a in ("-x", name)]
+        return [*mpirun_options(self.hosts, self.nproc, self.interface, self.custom_options), *exported,
+                *super().command()]
+
+    def run(self):
+        if len(self.hosts) > 1:
+            settings = Settings.from_env()
+            public_key = ssh.make_key()
+            ssh.authorize(public_key)  # mpirun may reach this host through SSH too
+            ssh.start_sshd()
+            ssh.serve_public_key(public_key, key_port(settings))
+            for host in self.hosts[1:]:
+                ssh.wait_reachable(host, settings.host_wait_s)
+        super().run()
+
+
+class Worker:
+    """A host whose part mpirun starts from the master: serve SSH until the master is done."""
+
+    def __init__(self, master, script_name):
+        self.master, self.script_name = master, script_name
+
+    @classmethod
+    def from_script(cls, script, master):
+        return cls(master, str(script))
+
+    def __str__(self):
+        return f"MPI worker for {self.script_name} (mpirun runs on {self.master})"
+
+    def run(self):
+        settings = Settings.from_env()
+        ssh.authorize(ssh.fetch_public_key(self.master, key_port(settings), settings.host_wait_s))
+        ssh.start_sshd()
+        log.info("serving SSH for mpirun on %s until it is done", self.master)
+        self._wait_for_master(settings.barrier_port)
+
+    def _wait_for_master(self, port):
+        start = last_log = time.monotonic()
+        gone_since = None
+        while True:
+            state = cluster.ask(self.master, port)
+            if state == cluster.DONE:
+                log.info("the MPI master %s is done", self.master)
+                return
+            now = time.monotonic()
+            if state == cluster.RUNNING:
+                gone_since = None
+            else:
+                gone_since = gone_since or now
+                if now - gone_since > MASTER_GONE_S:
+                    raise JobError(f"the MPI master {self.master} stopped answering before it finished "
+                                   f"(for {MASTER_GONE_S:.0f} s); its own log and failure file hold the cause")
+            if now - last_log >= LOG_EVERY_S:
+                last_log = now
+                log.info("mpirun on %s still running (%.0f s)", self.master, now - start)
+            time.sleep(cluster.POLL_S)

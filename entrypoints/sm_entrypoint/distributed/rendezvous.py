@@ -1,0 +1,35 @@
+"""What a plain script on each host needs to form a torch.distributed group by itself (`env://`):
+MASTER_ADDR (the first host), MASTER_PORT, WORLD_SIZE (hosts), RANK (this host's index). A value
+the job's own environment already gives wins."""
+
+import os
+
+from ..errors import JobError
+
+MASTER_PORT = "29500"  # what AWS's PyTorch training toolkit sets
+
+
+def positive_int(raw, name):
+    try:
+        value = int(str(raw).strip().strip('"'))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise JobError(f"hyperparameter {name} must be a positive whole number, got {raw!r}")
+    return value
+
+
+def variables(hosts, current, interface):
+    values = {
+        "MASTER_ADDR": hosts[0],
+        "MASTER_PORT": MASTER_PORT,
+        "WORLD_SIZE": str(len(hosts)),
+        "RANK": str(hosts.index(current)),
+        "NCCL_SOCKET_IFNAME": str(interface or "eth0"),
+    }
+    return {k: os.environ.get(k, v) for k, v in values.items()}
+
+
+def with_rendezvous(script, hosts, current, interface):
+    script.env_vars = {**script.env_vars, **variables(hosts, current, interface)}
+    return script

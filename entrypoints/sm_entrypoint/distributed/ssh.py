@@ -1,0 +1,117 @@
+"""SSH between the hosts of one job, for mpirun: nothing secret is baked into the image. Each host
+makes its own host keys at start; the master makes a fresh key pair and hands its PUBLIC key to
+the workers over a small TCP port; each worker authorizes it and starts sshd. Every wait here is
+bounded and says what it waits for."""
+
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from ..errors import JobError
+
+log = logging.getLogger("sm_entrypoint")
+SSH_DIR = os.path.expanduser("~/.ssh")
+KEY = os.path.join(SSH_DIR, "id_ed25519")
+LOG_EVERY_S = 10.0
+
+
+def _run(cmd, what):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise JobError(f"{what} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc.stdout
+
+
+def start_sshd():
+    """Host keys made now (none is stored in the image), then sshd in the background."""
+    _run(["ssh-keygen", "-A"], "making this host's SSH host keys")
+    os.makedirs("/run/sshd", exist_ok=True)
+    _run(["/usr/sbin/sshd"], "starting sshd")
+    log.info("sshd started")
+
+
+def authorize(public_key):
+    os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
+    path = os.path.join(SSH_DIR, "authorized_keys")
+    with open(path, "a") as f:
+        f.write(public_key.strip() + "\n")
+    os.chmod(path, 0o600)
+
+
+def make_key():
+    """A fresh key pair for this job; returns the public key."""
+    os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
+    if not os.path.exists(KEY):
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sm-mpi", "-f", KEY], "making an SSH key")
+    with open(KEY + ".pub") as f:
+        return f.read().strip()
+
+
+def serve_public_key(public_key, port):
+    """Answer every connection on `port` with the public key, for the job's lifetime."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("0.0.0.0", port))
+    except OSError as e:
+        raise JobError(f"cannot listen on port {port} to hand the SSH key to the other hosts: {e}") from e
+    sock.listen(64)
+
+    def serve():
+        while True:
+            conn, _ = sock.accept()
+            with conn:
+                try:
+                    conn.sendall(public_key.encode() + b"\n")
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def fetch_public_key(host, port, timeout_s):
+    """The master's public key, asked for until it answers or `timeout_s` passes."""
+    start = last_log = time.monotonic()
+    while True:
+        error = ""
+        try:
+            with socket.create_connection((host, port), timeout=5) as conn:
+                conn.settimeout(5)
+                data = b""
+                while chunk := conn.recv(4096):
+                    data += chunk
+            if data.startswith(b"ssh-"):
+                return data.decode().strip()
+            error = f"it answered {data[:40]!r}"
+        except OSError as e:
+            error = str(e)
+        elapsed = time.monotonic() - start
+        if elapsed > timeout_s:
+            raise JobError(f"could not get the MPI master {host}'s SSH key on port {port} within {timeout_s:.0f} s "
+                           f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS): {error}")
+        if time.monotonic() - last_log >= LOG_EVERY_S:
+            last_log = time.monotonic()
+            log.info("waiting for the MPI master %s's SSH key (%.0f s): %s", host, elapsed, error)
+        time.sleep(1)
+
+
+def wait_reachable(host, timeout_s):
+    """Until `ssh host true` works (the worker has our key and sshd runs), bounded."""
+    start = last_log = time.monotonic()
+    while True:
+        proc = subprocess.run(["ssh", "-o", "ConnectTimeout=5", host, "true"], capture_output=True, text=True)
+        if proc.returncode == 0:
+            log.info("%s answers over SSH", host)
+            return
+        error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ssh exit {proc.returncode}"
+        elapsed = time.monotonic() - start
+        if elapsed > timeout_s:
+            raise JobError(f"cannot reach host {host} over SSH within {timeout_s:.0f} s "
+                           f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS): {error}")
+        if time.monotonic() - last_log >= LOG_EVERY_S:
+            last_log = time.monotonic()
+            log.info("waiting for %s to answer over SSH (%.0f s): %s", host, elapsed, error)
+        time.sleep(1)

@@ -1,0 +1,28 @@
+"""torch_distributed: torchrun on every host, node rank = the host's index, the first host's
+address as the rendezvous. torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* for each process."""
+
+from .. import process
+from ..program import Script
+
+MASTER_PORT = "7777"  # what sagemaker-training's torch_distributed runner uses
+
+
+class Torchrun(Script):
+    @classmethod
+    def from_script(cls, script, hosts, current, nproc):
+        plan = cls(script.path, script.args, script.cwd, script.env_vars)
+        plan.hosts, plan.node_rank, plan.nproc = hosts, hosts.index(current), nproc
+        return plan
+
+    def __str__(self):
+        return f"torchrun of {super().__str__()}"
+
+    def command(self):
+        cmd = [process.python(), "-m", "torch.distributed.run",
+               "--nnodes", str(len(self.hosts)), "--nproc_per_node", str(self.nproc)]
+        if len(self.hosts) > 1:
+            cmd += ["--node_rank", str(self.node_rank), "--master_addr", self.hosts[0],
+                    "--master_port", MASTER_PORT]
+        else:
+            cmd += ["--standalone"]
+        return [*cmd, self.path, *self.args]

@@ -1,0 +1,44 @@
+"""Helpers of the pytorch-horovod tests (both variants): MNIST-format data, code, log parsing."""
+
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "examples"
+VARIANTS = ["pytorch-horovod-cpu", "pytorch-horovod-gpu"]
+DIGEST = re.compile(r"rank (\d+)/(\d+) weights sha256 ([0-9a-f]{64})")
+ACCURACY = re.compile(r"test_accuracy=([0-9.]+)")
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("mnist_digits", EXAMPLES / "data" / "mnist_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_mnist(root):
+    """{"train": folder, "test": folder} of MNIST-format digits: few, so 2 cores train in seconds."""
+    gen = _generator()
+    gen.write_mnist(root, test_size=300, train_limit=600)
+    return {name: root / name for name in ("train", "test")}
+
+
+def channels(mnist):
+    return {name: {p.name: p for p in folder.iterdir()} for name, folder in mnist.items()}
+
+
+def put_code(job, example, extra=None):
+    """The example's folder at /opt/ml/code on every host (as SDK 2.x local mode mounts it)."""
+    for host in job.hosts:
+        code = job.tree(host) / "code"
+        shutil.copytree(EXAMPLES / example, code, dirs_exist_ok=True)
+        for name, text in (extra or {}).items():
+            (code / name).write_text(text)
+
+
+def digests(logs):
+    """{rank: sha256 of its final weights} from the examples' log lines."""
+    return {int(rank): digest for rank, _, digest in DIGEST.findall(logs)}

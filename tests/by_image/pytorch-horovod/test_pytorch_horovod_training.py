@@ -1,0 +1,99 @@
+"""pytorch-horovod: the MNIST examples through the shared entrypoint, on one host and on two hosts
+on a private network, in every `distribution` shape the SDK's PyTorch estimator sends."""
+
+import json
+
+import pytest
+from harness import MLJob, run_job
+from mnist_jobs import ACCURACY, VARIANTS, channels, digests, make_mnist, put_code
+
+TWO = ("algo-1", "algo-2")
+MPI = {"sagemaker_mpi_enabled": "true", "sagemaker_mpi_custom_mpi_options": "-x NCCL_DEBUG=WARN"}
+# Rank 0 saves after the other host is done: local mode must not stop it first.
+LATE_SAVER = """
+import os, runpy, time
+runpy.run_path("mnist.py", run_name="__main__")
+if os.environ.get("RANK", os.environ.get("OMPI_COMM_WORLD_RANK")) == "0":
+    time.sleep(5)
+    open(os.path.join(os.environ["SM_MODEL_DIR"], "late.txt"), "w").write("written after the others were done")
+"""
+
+
+@pytest.fixture(scope="session")
+def mnist(tmp_path_factory):
+    return make_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(params=VARIANTS)
+def image(request, image_of):
+    return image_of(request.param)
+
+
+def hyperparameters(program="mnist.py", **extra):
+    return {"sagemaker_program": program, "sagemaker_submit_directory": "/opt/ml/code",
+            "epochs": 1, "lr": 0.05, "batch-size": 32, **extra}
+
+
+def ok(results):
+    for r in results:
+        assert r.exit_code == 0 and r.failure is None, "\n".join(f"--- {x.host}\n{x.logs[-6000:]}" for x in results)
+
+
+def test_one_host_horovod_job_saves_the_model_and_logs_test_accuracy(image, mnist, tmp_path):
+    job = MLJob(tmp_path / "ml", channels=channels(mnist),
+                hyperparameters=hyperparameters(**MPI, sagemaker_mpi_num_of_processes_per_host=2))
+    put_code(job, "pytorch-mnist-horovod")
+    [r] = run_job(image, job)
+    ok([r])
+    assert (r.model / "model.pth").stat().st_size > 10_000
+    assert "horovod: 2 process(es), mpi=True" in r.logs and "device cpu" in r.logs  # gpu variant too
+    accuracy = float(ACCURACY.search(r.logs).group(1))
+    assert json.loads((r.model / "metrics.json").read_text())["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    assert len(set(digests(r.logs).values())) == 1 and sorted(digests(r.logs)) == [0, 1]
+
+
+def test_two_hosts_horovod_over_mpi_end_with_identical_weights(image, mnist, tmp_path):
+    job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist), hyperparameters=hyperparameters(**MPI))
+    put_code(job, "pytorch-mnist-horovod")
+    master, worker = run_job(image, job, timeout_s=240, stop_all_when_one_exits=True)
+    ok([master, worker])
+    ranks = digests(master.logs)  # mpirun gathers every rank's output on the master
+    assert sorted(ranks) == [0, 1] and ranks[0] == ranks[1], master.logs[-4000:]
+    assert "horovod: 2 process(es)" in master.logs and ACCURACY.search(master.logs)
+    assert (master.model / "model.pth").exists() and not (worker.model / "model.pth").exists()
+    assert "the MPI master algo-1 is done" in worker.logs
+
+
+def test_two_hosts_gloo_lose_nothing_the_master_writes_after_the_worker_is_done(image, mnist, tmp_path):
+    job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist),
+                hyperparameters=hyperparameters("late_saver.py", backend="gloo"))
+    put_code(job, "pytorch-mnist-ddp", {"late_saver.py": LATE_SAVER})
+    master, worker = run_job(image, job, timeout_s=240, stop_all_when_one_exits=True)
+    ok([master, worker])
+    assert "world size 2, backend gloo" in master.logs
+    assert digests(master.logs)[0] == digests(worker.logs)[1]
+    assert (master.model / "model.pth").exists() and not (worker.model / "model.pth").exists()
+    assert (master.model / "late.txt").exists(), master.logs[-3000:]
+    assert "waiting for algo-1 to finish" in worker.logs
+
+
+def test_two_hosts_torch_distributed_runs_torchrun_on_each(image_of, mnist, tmp_path):
+    job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist),
+                hyperparameters=hyperparameters(sagemaker_torch_distributed_enabled="true"))
+    put_code(job, "pytorch-mnist-ddp")
+    master, worker = run_job(image_of(VARIANTS[0]), job, timeout_s=120)
+    ok([master, worker])
+    assert "torch.distributed.run" in master.logs and "world size 2, backend gloo" in master.logs
+    assert digests(master.logs)[0] == digests(worker.logs)[1]
+    assert (master.model / "model.pth").exists() and not (worker.model / "model.pth").exists()
+
+
+@pytest.mark.parametrize("started", ["algo-1", "algo-2"])
+def test_an_mpi_host_alone_fails_with_a_cause_within_bounds(image_of, mnist, tmp_path, started):
+    job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist), hyperparameters=hyperparameters(**MPI),
+                env={"SM_ENTRYPOINT_HOST_WAIT_SECONDS": "5"})
+    put_code(job, "pytorch-mnist-horovod")
+    [r] = run_job(image_of(VARIANTS[0]), job, timeout_s=60, start_hosts=[started])
+    assert not r.timed_out and r.exit_code != 0
+    other = "algo-2" if started == "algo-1" else "algo-1"
+    assert r.failure_first_line.startswith(f"host(s) {other} never resolved within 5 s")

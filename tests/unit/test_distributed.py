@@ -1,0 +1,108 @@
+"""What the entrypoint runs for each `distribution` the SDK's PyTorch estimator sends (no Docker)."""
+
+import json
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+from sm_entrypoint import cluster, distributed
+from sm_entrypoint.distributed import mpi, ssh, torchrun
+from sm_entrypoint.errors import JobError
+from sm_entrypoint.program import Script
+
+HOSTS = ["algo-1", "algo-2"]
+
+
+def env(params=None, current="algo-1", hosts=HOSTS, gpus=0):
+    return SimpleNamespace(additional_framework_parameters=params or {}, hosts=hosts, current_host=current,
+                           num_gpus=gpus, network_interface_name="eth1")
+
+
+def script():
+    return Script("/opt/ml/code/train.py", ["--epochs", "1"], "/opt/ml/code", {"SM_HPS": "{}"})
+
+
+@pytest.mark.parametrize("value", [True, "true", "True", json.dumps(True), '"true"'])
+def test_mpi_enabled_however_the_sdk_encodes_it(value):
+    assert isinstance(distributed.plan(script(), env({"sagemaker_mpi_enabled": value})), mpi.Master)
+
+
+def test_mpi_master_command_spans_the_hosts_with_processes_per_host_and_custom_options(monkeypatch):
+    monkeypatch.setenv("SM_ENTRYPOINT_PYTHON", "/opt/venv/bin/python")
+    plan = distributed.plan(script(), env({"sagemaker_mpi_enabled": "true",
+                                           "sagemaker_mpi_num_of_processes_per_host": "2",
+                                           "sagemaker_mpi_custom_mpi_options": "--mca btl_tcp_if_exclude lo -x FOO=1"}))
+    cmd = plan.command()
+    assert cmd[0] == "mpirun"
+    assert cmd[cmd.index("--host") + 1] == "algo-1:2,algo-2:2" and cmd[cmd.index("-np") + 1] == "4"
+    assert cmd[cmd.index("btl_tcp_if_include") + 1] == "eth1"
+    assert "btl_tcp_if_exclude" in cmd and "FOO=1" in cmd
+    assert cmd[cmd.index("SM_HPS") - 1] == "-x"  # the job's environment reaches every rank
+    assert cmd[-4:] == ["/opt/venv/bin/python", "/opt/ml/code/train.py", "--epochs", "1"]
+
+
+def test_mpi_on_one_host_runs_locally_with_one_process_per_gpu():
+    plan = distributed.plan(script(), env({"sagemaker_mpi_enabled": True}, hosts=["algo-1"], gpus=4))
+    cmd = plan.command()
+    assert cmd[cmd.index("--host") + 1] == "localhost:4" and cmd[cmd.index("-np") + 1] == "4"
+
+
+def test_mpi_bad_processes_per_host_is_a_clear_error():
+    with pytest.raises(JobError, match="sagemaker_mpi_num_of_processes_per_host must be a positive"):
+        distributed.plan(script(), env({"sagemaker_mpi_enabled": True,
+                                        "sagemaker_mpi_num_of_processes_per_host": "zero"}))
+
+
+def test_mpi_worker_runs_no_script_itself():
+    plan = distributed.plan(script(), env({"sagemaker_mpi_enabled": True}, current="algo-2"))
+    assert isinstance(plan, mpi.Worker) and plan.master == "algo-1"
+
+
+def test_torch_distributed_runs_torchrun_with_this_hosts_rank():
+    plan = distributed.plan(script(), env({"sagemaker_torch_distributed_enabled": "true"}, current="algo-2"))
+    assert isinstance(plan, torchrun.Torchrun)
+    cmd = plan.command()
+    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert cmd[cmd.index("--nnodes") + 1] == "2" and cmd[cmd.index("--node_rank") + 1] == "1"
+    assert cmd[cmd.index("--master_addr") + 1] == "algo-1"
+    assert cmd[-3:] == ["/opt/ml/code/train.py", "--epochs", "1"]
+
+
+def test_plain_script_gets_the_rendezvous_variables(monkeypatch):
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    plan = distributed.plan(script(), env(current="algo-2"))
+    assert type(plan) is Script
+    assert {k: plan.env_vars[k] for k in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")} == {
+        "MASTER_ADDR": "algo-1", "MASTER_PORT": "29500", "WORLD_SIZE": "2", "RANK": "1"}
+    assert plan.env_vars["SM_HPS"] == "{}"
+
+
+def test_a_rendezvous_variable_the_job_sets_wins(monkeypatch):
+    monkeypatch.setenv("MASTER_PORT", "12345")
+    assert distributed.plan(script(), env()).env_vars["MASTER_PORT"] == "12345"
+
+
+def test_worker_fails_within_bounds_when_the_master_never_hands_over_its_key():
+    start = time.monotonic()
+    with pytest.raises(JobError, match="could not get the MPI master no-such-host.invalid's SSH key .* within 2 s"):
+        ssh.fetch_public_key("no-such-host.invalid", 7480, timeout_s=2)
+    assert time.monotonic() - start < 10
+
+
+def test_worker_fails_when_the_master_stops_answering(monkeypatch):
+    monkeypatch.setattr(mpi, "MASTER_GONE_S", 1.0)
+    presence = cluster.Presence(0)
+    port = presence.sock.getsockname()[1]
+    worker = mpi.Worker("127.0.0.1", "user script train.py")
+    threading.Timer(1.0, presence.sock.close).start()  # the master's container goes away
+    with pytest.raises(JobError, match="the MPI master 127.0.0.1 stopped answering before it finished"):
+        worker._wait_for_master(port)
+
+
+def test_worker_finishes_when_the_master_is_done():
+    presence = cluster.Presence(0)
+    port = presence.sock.getsockname()[1]
+    threading.Timer(1.0, presence.done).start()
+    mpi.Worker("127.0.0.1", "user script train.py")._wait_for_master(port)
+    presence.sock.close()
