@@ -9,6 +9,7 @@ GPU is there, else gloo).
 """
 
 import argparse
+import datetime
 import glob
 import gzip
 import hashlib
@@ -111,7 +112,8 @@ def main():
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     distributed = world_size > 1
     if distributed:
-        dist.init_process_group(backend=backend)  # env://: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK
+        # env://: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK; a bounded wait for every collective.
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
     rank = dist.get_rank() if distributed else 0
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:
@@ -154,6 +156,9 @@ def main():
             json.dump({"test_accuracy": accuracy, "world_size": world_size}, f)
         print(f"saved {os.path.join(args.model_dir, 'model.pth')}", flush=True)
     if distributed:
+        # Every rank waits for rank 0's save, then all leave together: rank 0's process hosts the
+        # rendezvous store, and a rank still shutting down after it is gone hangs on that store.
+        dist.barrier()
         dist.destroy_process_group()
 
 
