@@ -1,6 +1,7 @@
 """Console scripts: `train` and `serve` (SageMaker runs the image with one of them)."""
 
 import logging
+import os
 import sys
 
 
@@ -21,7 +22,14 @@ def train():
     _logging()
     from . import train as job
 
-    sys.exit(job.run())
+    code = job.run()
+    # Leave without interpreter teardown: it resets signal handlers to their defaults, and a stop
+    # request landing then (local mode stops every host once one exits) would turn a finished job
+    # into a 143. Until here, our handlers make such a request end the job as it is.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def serve():
