@@ -66,8 +66,12 @@ def run_sdk(major, args, timeout_s=600, script="job"):
 
 def run_sdk_script(major, script, args, timeout_s=600):
     """Run a script under SDK {major}.x's own virtual environment; read its SDK_OUTCOME line."""
-    proc = subprocess.run([sdk_python(major), str(script), *args], capture_output=True, text=True,
-                          timeout=timeout_s, errors="replace", cwd=REPO)
+    try:
+        proc = subprocess.run([sdk_python(major), str(script), *args], capture_output=True, text=True,
+                              timeout=timeout_s, errors="replace", cwd=REPO)
+    except subprocess.TimeoutExpired as e:
+        said = (e.stdout or b"").decode(errors="replace")[-6000:]
+        pytest.fail(f"{script.name} did not finish within {timeout_s} s; the end of what it printed:\n{said}")
     outcome = next((json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
                     if line.startswith("SDK_OUTCOME ")), None)
     return proc, outcome

@@ -151,6 +151,17 @@ class TrackedContainer:
     def logs(self):
         return self.container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
 
+    def logs_once(self, text, count=1, timeout_s=30):
+        """The logs once `text` appears `count` times in them, or as they stand when time runs out:
+        docker copies a container's output to its log asynchronously, so what was printed
+        before an HTTP answer can reach the log after it."""
+        deadline = time.monotonic() + timeout_s
+        logs = self.logs()
+        while logs.count(text) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+            logs = self.logs()
+        return logs
+
     def remove(self):
         try:
             self.container.remove(force=True)
@@ -292,3 +303,6 @@ class ServingContainer:
 
     def logs(self):
         return self.tracked.logs()
+
+    def logs_once(self, text, count=1, timeout_s=30):
+        return self.tracked.logs_once(text, count, timeout_s)

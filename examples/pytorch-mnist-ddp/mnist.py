@@ -10,6 +10,7 @@ GPU is there, else gloo).
 
 import argparse
 import datetime
+import gc
 import glob
 import gzip
 import hashlib
@@ -159,6 +160,11 @@ def main():
         # Every rank waits for rank 0's save, then all leave together: rank 0's process hosts the
         # rendezvous store, and a rank still shutting down after it is gone hangs on that store.
         dist.barrier()
+        # Free DDP while the group is still registered. Its reducer holds the group; were the reducer
+        # the last owner, its destructor would join gloo's worker thread with the GIL held while that
+        # thread waits for the GIL to free its finished work: a deadlock, now and then.
+        model = loss = None  # the last step's graph can reach DDP too
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -165,7 +165,8 @@ def test_an_exception_in_user_code_is_a_500_with_its_first_line(image, scripted_
         s.wait_ready()
         status, body, _ = s.request("POST", "/invocations", record(7, mnist), CSV)
         assert (status, body.decode()) == (500, "ValueError: pixel 0 may not be 7\n")
-        assert "Traceback" in s.logs() and "pixel 0 may not be 7" in s.logs()  # logged in full
+        logs = s.logs_once("pixel 0 may not be 7")
+        assert "Traceback" in logs and "pixel 0 may not be 7" in logs  # logged in full
         assert s.ping() == 200
         assert s.request("POST", "/invocations", record(0, mnist), CSV)[0] == 200
 
@@ -173,15 +174,10 @@ def test_an_exception_in_user_code_is_a_500_with_its_first_line(image, scripted_
 def test_model_fn_runs_once_per_worker_and_a_crashed_worker_is_replaced(image, scripted_model, mnist):
     with scripted_server(image, scripted_model, SAGEMAKER_MODEL_SERVER_WORKERS="3") as s:
         s.wait_ready()
-        deadline = time.monotonic() + 30
-        while s.logs().count("model_fn finished") < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert s.logs().count("model_fn finished") == 3
+        assert s.logs_once("model_fn finished", count=3).count("model_fn finished") == 3
         with pytest.raises(OSError):  # the worker dies mid-request: no answer
             s.request("POST", "/invocations", record(9, mnist), CSV)
-        while s.logs().count("model_fn finished") < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert s.logs().count("model_fn finished") == 4  # a new worker, with its own model
+        assert s.logs_once("model_fn finished", count=4).count("model_fn finished") == 4  # a new worker, with its own model
         for _ in range(6):
             assert s.request("POST", "/invocations", record(0, mnist), CSV)[0] == 200
 
@@ -207,7 +203,7 @@ def test_ping_says_200_only_once_the_model_answers(image, scripted_model, mnist)
                 break
             early.add(status)
             time.sleep(0.05)
-        assert "model_fn finished" in s.logs()
+        assert "model_fn finished" in s.logs_once("model_fn finished")
         assert s.request("POST", "/invocations", record(0, mnist), CSV)[0] == 200
         assert early <= {None, 503}
 
@@ -219,7 +215,7 @@ def test_the_image_defaults_serve_a_saved_model_with_no_script(image, scripted_m
         s.wait_ready()
         status, defaults, _ = s.request("POST", "/invocations", body, CSV)
         assert status == 200
-        assert "model_fn: image default" in s.logs()
+        assert "model_fn: image default" in s.logs_once("model_fn: image default")
     _, example, _ = server.request("POST", "/invocations", body, CSV)
     assert np.allclose(np.loadtxt(defaults.decode().splitlines(), delimiter=","),
                        np.loadtxt(example.decode().splitlines(), delimiter=","), atol=1e-5)
