@@ -169,6 +169,17 @@ class TrackedContainer:
             pass
 
 
+def run_command(image, command, volumes=None, timeout_s=120):
+    """One command in a fresh container of `image` -> (exit code, logs); killed at the timeout."""
+    tracked = TrackedContainer(image, command=list(command), volumes=volumes or {},
+                               name=f"cmd-{uuid.uuid4().hex[:6]}")
+    try:
+        code, _ = tracked.wait(timeout_s)
+        return code, tracked.logs()
+    finally:
+        tracked.remove()
+
+
 def run_job(image, job, timeout_s=DEFAULT_TIMEOUT_S, command=("train",), start_hosts=None,
             stop_all_when_one_exits=False, mem_limit=None, on_start=None):
     """Run every host of `job` (or only `start_hosts`) and return one HostResult per started host.
@@ -281,6 +292,22 @@ class ServingContainer:
             return resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()}
         finally:
             conn.close()
+
+    def post_head_of_a_huge_body(self, declared_bytes):
+        """Headers of a POST /invocations that announce `declared_bytes`, then 64 KiB of it: the
+        answer (status line, headers, body as text) must come anyway."""
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                         f"Content-Length: {declared_bytes}\r\n\r\n".encode() + b"1," * 32768)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"\n"):
+                part = sock.recv(65536)
+                if not part:
+                    break
+                answer += part
+        return answer.decode(errors="replace")
 
     def ping(self):
         """The /ping status, or None while nothing answers."""

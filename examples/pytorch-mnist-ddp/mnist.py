@@ -28,6 +28,8 @@ import torch.utils.data.distributed
 from torch.nn.parallel import DistributedDataParallel
 from torchvision import transforms
 
+NORMALIZE = transforms.Normalize((0.1307,), (0.3081,))  # MNIST's mean and deviation
+
 
 class Net(nn.Module):
     def __init__(self):
@@ -62,10 +64,9 @@ def read_idx(folder, kind):
 
 
 def dataset(folder):
-    normalize = transforms.Normalize((0.1307,), (0.3081,))
     images = torch.from_numpy(read_idx(folder, "images").copy()).float().div(255).unsqueeze(1)
     labels = torch.from_numpy(read_idx(folder, "labels").astype(np.int64))
-    return torch.utils.data.TensorDataset(normalize(images), labels)
+    return torch.utils.data.TensorDataset(NORMALIZE(images), labels)
 
 
 def weights_digest(model):
@@ -166,6 +167,24 @@ def main():
         model = loss = None  # the last step's graph can reach DDP too
         gc.collect()
         dist.destroy_process_group()
+
+
+# --- serving: deployed with entry_point="mnist.py", the image's `serve` calls these ---------------
+def model_fn(model_dir):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = Net()
+    model.load_state_dict(torch.load(os.path.join(model_dir, "model.pth"), map_location=device))
+    return model.to(device).eval()
+
+
+def predict_fn(data, model):
+    """Records of 784 pixels (0-255, row by row; the image's input_fn made them a tensor from
+    CSV, JSON or .npy) -> each digit's probability, one row per record."""
+    if data.shape[-1] != 28 * 28:
+        raise ValueError(f"each record must hold 784 pixels, not {data.shape[-1]}")
+    pixels = data.reshape(-1, 1, 28, 28).float().div(255)
+    with torch.no_grad():
+        return model(NORMALIZE(pixels).to(next(model.parameters()).device)).exp()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import torch.optim as optim
 import torch.utils.data.distributed
 from torchvision import transforms
 
+NORMALIZE = transforms.Normalize((0.1307,), (0.3081,))  # MNIST's mean and deviation
+
 
 class Net(nn.Module):
     def __init__(self):
@@ -58,10 +60,9 @@ def read_idx(folder, kind):
 
 
 def dataset(folder):
-    normalize = transforms.Normalize((0.1307,), (0.3081,))
     images = torch.from_numpy(read_idx(folder, "images").copy()).float().div(255).unsqueeze(1)
     labels = torch.from_numpy(read_idx(folder, "labels").astype(np.int64))
-    return torch.utils.data.TensorDataset(normalize(images), labels)
+    return torch.utils.data.TensorDataset(NORMALIZE(images), labels)
 
 
 def weights_digest(model):
@@ -146,6 +147,24 @@ def main():
         with open(os.path.join(args.model_dir, "metrics.json"), "w") as f:
             json.dump({"test_accuracy": accuracy, "world_size": hvd.size()}, f)
         print(f"saved {os.path.join(args.model_dir, 'model.pth')}", flush=True)
+
+
+# --- serving: deployed with entry_point="mnist.py", the image's `serve` calls these ---------------
+def model_fn(model_dir):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = Net()
+    model.load_state_dict(torch.load(os.path.join(model_dir, "model.pth"), map_location=device))
+    return model.to(device).eval()
+
+
+def predict_fn(data, model):
+    """Records of 784 pixels (0-255, row by row; the image's input_fn made them a tensor from
+    CSV, JSON or .npy) -> each digit's probability, one row per record."""
+    if data.shape[-1] != 28 * 28:
+        raise ValueError(f"each record must hold 784 pixels, not {data.shape[-1]}")
+    pixels = data.reshape(-1, 1, 28, 28).float().div(255)
+    with torch.no_grad():
+        return model(NORMALIZE(pixels).to(next(model.parameters()).device)).exp()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import socket
 import time
 
 import mnist_workload as workload
@@ -96,22 +95,8 @@ def test_bad_requests_answer_with_their_status_and_reason_and_the_server_keeps_s
     assert server.request("POST", "/invocations", csv_records(mnist[1][:1])[0].encode(), CSV)[0] == 200
 
 
-def send_head_of_a_huge_body(port, declared_bytes):
-    """Headers that announce `declared_bytes`, then 64 KiB of it: the answer must come anyway."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-                     f"Content-Length: {declared_bytes}\r\n\r\n".encode() + b"1," * 32768)
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"\n"):
-            part = sock.recv(65536)
-            if not part:
-                break
-            answer += part
-    return answer.decode(errors="replace")
-
-
 def test_a_body_over_the_payload_limit_is_a_413_without_being_read(server):
-    answer = send_head_of_a_huge_body(server.port, 100 * 1024 * 1024)
+    answer = server.post_head_of_a_huge_body(100 * 1024 * 1024)
     assert answer.startswith("HTTP/1.1 413 ")
     assert "over the limit of 6291456 bytes" in answer
     assert server.ping() == 200
@@ -229,7 +214,7 @@ def test_execution_parameters_follow_the_environment(image, scripted_model):
         status, body, headers = s.request("GET", "/execution-parameters")
         assert (status, headers["content-type"]) == (200, "application/json")
         assert json.loads(body) == {"MaxConcurrentTransforms": 4, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 2}
-        assert "over the limit of 2097152 bytes" in send_head_of_a_huge_body(s.port, 3 * 1024 * 1024)
+        assert "over the limit of 2097152 bytes" in s.post_head_of_a_huge_body(3 * 1024 * 1024)
 
 
 def test_sigterm_stops_serve_within_2_seconds(image, trained):

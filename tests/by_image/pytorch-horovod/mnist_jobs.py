@@ -19,11 +19,18 @@ def _generator():
     return module
 
 
-def make_mnist(root):
+def make_mnist(root, train_limit=600):
     """{"train": folder, "test": folder} of MNIST-format digits: few, so 2 cores train in seconds."""
     gen = _generator()
-    gen.write_mnist(root, test_size=300, train_limit=600)
+    gen.write_mnist(root, test_size=300, train_limit=train_limit)
     return {name: root / name for name in ("train", "test")}
+
+
+def held_out(mnist):
+    """(images as (n, 784) uint8, labels) of the test channel, as the example reads them."""
+    read = _generator().read_idx
+    images = read(str(next(mnist["test"].glob("*images*"))))
+    return images.reshape(len(images), -1), read(str(next(mnist["test"].glob("*labels*"))))
 
 
 def channels(mnist):

@@ -1,0 +1,1 @@
+"""PyTorch's additions to the shared entrypoint (the model server's defaults)."""

@@ -1,0 +1,53 @@
+"""PyTorch's defaults for the shared model server (SAGEMAKER_DEFAULT_HANDLERS points here), as
+AWS's PyTorch inference images behave: a TorchScript `model.pt` serves with no script at all;
+input becomes a tensor and predictions run under no_grad on the GPU when there is one; the shared
+codecs turn the answer (a tensor too) into JSON, CSV or .npy. An inference script's own hooks take precedence."""
+
+import logging
+import os
+
+import numpy as np
+import torch
+from sm_entrypoint.serving import codecs
+from sm_entrypoint.serving.errors import BadRequest
+
+log = logging.getLogger("sm_entrypoint")
+MODEL_FILE = "model.pt"  # the name AWS's default model_fn loads
+
+
+def device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def model_fn(model_dir):
+    path = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no {MODEL_FILE} (TorchScript) in {model_dir}: save one with "
+                                "torch.jit.save, or define model_fn in the inference script")
+    model = torch.jit.load(path, map_location=device())
+    model.eval()
+    log.info("loaded TorchScript %s on %s", path, device())
+    return model
+
+
+def input_fn(body, content_type):
+    """A float32 tensor from CSV or JSON; an .npy array keeps its dtype."""
+    array = codecs.decode(body, content_type)
+    if codecs.media_type(content_type) != codecs.NPY:
+        if not isinstance(array, np.ndarray) or array.dtype == object:
+            raise BadRequest("the default input_fn takes an array of numbers: define input_fn "
+                             f"for anything else (got {type(array).__name__})")
+        array = array.astype(np.float32)
+    try:
+        return torch.from_numpy(np.ascontiguousarray(array))
+    except TypeError as e:  # an .npy of strings or objects
+        raise BadRequest(f"the array cannot be a tensor: {e}") from None
+
+
+def predict_fn(data, model):
+    """model(data) on the model's device, without building a graph."""
+    target = next((p.device for p in model.parameters()), device()) if hasattr(model, "parameters") else device()
+    with torch.no_grad():
+        if isinstance(data, torch.Tensor):
+            data = data.to(target)
+        return model(data)

@@ -1,0 +1,155 @@
+"""pytorch-horovod: train the DDP example, then `serve` that model over real HTTP with the example
+as its inference script (model_fn and predict_fn; input and output from the image's defaults)."""
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from harness import MLJob, ServingContainer, run_command, run_job, write_tree
+from mnist_jobs import EXAMPLES, VARIANTS, channels, held_out, make_mnist, put_code
+
+CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    mnist = make_mnist(tmp_path_factory.mktemp("serving-mnist"), train_limit=None)
+    return mnist, held_out(mnist)
+
+
+@pytest.fixture(scope="module")
+def model_dir(image_of, digits, tmp_path_factory):
+    """model.pth from a one-host training job, and the example as code/ (what the SDK packs)."""
+    root = tmp_path_factory.mktemp("serving-job")
+    job = MLJob(root / "ml", channels=channels(digits[0]),
+                hyperparameters={"sagemaker_program": "mnist.py", "sagemaker_submit_directory": "/opt/ml/code",
+                                 "epochs": 5, "lr": 0.02, "momentum": 0.9, "batch-size": 64})
+    put_code(job, "pytorch-mnist-ddp")
+    [r] = run_job(image_of(VARIANTS[0]), job, timeout_s=300)
+    assert r.exit_code == 0, r.logs[-4000:]
+    model = root / "model"
+    shutil.copytree(r.model, model)
+    shutil.copytree(EXAMPLES / "pytorch-mnist-ddp", model / "code")
+    return model
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def server(request, image_of, model_dir):
+    env = {"SAGEMAKER_PROGRAM": "mnist.py", "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
+    with ServingContainer(image_of(request.param), model_dir, env=env) as s:
+        s.wait_ready(timeout_s=120)
+        yield s
+
+
+def encode(images, content_type):
+    if content_type == CSV:
+        return "\n".join(",".join(map(str, row)) for row in images).encode()
+    if content_type == JSON:
+        return json.dumps(images.tolist()).encode()
+    buffer = io.BytesIO()
+    np.save(buffer, images)
+    return buffer.getvalue()
+
+
+def decode(body, content_type):
+    if content_type == CSV:
+        return np.loadtxt(body.decode().splitlines(), delimiter=",", ndmin=2)
+    if content_type == JSON:
+        return np.array(json.loads(body))
+    return np.load(io.BytesIO(body))
+
+
+@pytest.mark.parametrize("content_type, accept", [(CSV, CSV), (JSON, JSON), (NPY, NPY), (NPY, JSON), (JSON, CSV)])
+def test_held_out_digits_are_answered_with_at_least_90_percent(server, digits, content_type, accept):
+    images, labels = digits[1]
+    status, body, headers = server.request("POST", "/invocations", encode(images, content_type),
+                                           {"Content-Type": content_type, "Accept": accept})
+    assert status == 200, body[:500]
+    assert headers["content-type"].startswith(accept)
+    probabilities = decode(body, accept)
+    assert probabilities.shape == (len(labels), 10)
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+    assert (probabilities.argmax(axis=1) == labels).mean() >= 0.9
+
+
+@pytest.mark.parametrize("content_type, body, status, reason", [
+    ("text/plain", b"1,2,3", 415, "unsupported Content-Type 'text/plain'"),
+    (CSV, b"1,2,x\n", 400, "CSV line 1: 'x' is not a number"),
+    (JSON, b"[[1, 2", 400, "the body is not valid JSON"),
+    (JSON, b'{"pixels": [1, 2]}', 400, "the default input_fn takes an array of numbers"),
+    (CSV, b"1,2,3\n", 500, "ValueError: each record must hold 784 pixels, not 3"),
+])
+def test_bad_requests_answer_with_their_status_and_reason_and_the_server_keeps_serving(
+        server, digits, content_type, body, status, reason):
+    got, text, _ = server.request("POST", "/invocations", body, {"Content-Type": content_type})
+    assert (got, text.decode()[:len(reason)]) == (status, reason)
+    assert server.ping() == 200
+    assert server.request("POST", "/invocations", encode(digits[1][0][:1], CSV), {"Content-Type": CSV})[0] == 200
+
+
+def test_a_body_over_the_payload_limit_is_a_413_and_the_server_keeps_serving(server):
+    answer = server.post_head_of_a_huge_body(100 * 1024 * 1024)
+    assert answer.startswith("HTTP/1.1 413 ") and "over the limit of 6291456 bytes" in answer
+    assert server.ping() == 200
+
+
+def test_model_fn_ran_once_in_each_worker(server):
+    logs = server.logs_once("model loaded", count=2)
+    assert logs.count("model loaded") == 2
+    assert "model_fn: inference script, input_fn: image default, predict_fn: inference script" in logs
+
+
+TO_TORCHSCRIPT = """
+import sys, torch
+sys.path.insert(0, "/opt/ml/model/code")
+from mnist import NORMALIZE, model_fn
+
+class Digits(torch.nn.Module):  # raw pixels in, probabilities out: nothing else is needed to serve
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.normalize = net, NORMALIZE
+    def forward(self, x):
+        return self.net(self.normalize(x.reshape(-1, 1, 28, 28) / 255)).exp()
+
+torch.jit.save(torch.jit.script(Digits(model_fn("/opt/ml/model"))), "/out/model.pt")
+"""
+
+
+def test_a_torchscript_model_pt_serves_with_no_inference_script(image_of, model_dir, digits, tmp_path):
+    scripted, tool = tmp_path / "scripted", tmp_path / "tool"
+    write_tree(tool, {"to_torchscript.py": TO_TORCHSCRIPT})  # torch.jit.script reads the source
+    scripted.mkdir()
+    code, logs = run_command(image_of(VARIANTS[0]), ["python", "/tool/to_torchscript.py"],
+                             volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"},
+                                      str(tool): {"bind": "/tool", "mode": "ro"},
+                                      str(scripted): {"bind": "/out", "mode": "rw"}})
+    assert code == 0, logs
+    images, labels = digits[1]
+    with ServingContainer(image_of(VARIANTS[-1]), scripted) as s:
+        s.wait_ready(timeout_s=120)
+        status, body, _ = s.request("POST", "/invocations", encode(images, NPY), {"Content-Type": NPY})
+        assert status == 200, body[:500]
+        assert (np.load(io.BytesIO(body)).argmax(axis=1) == labels).mean() >= 0.9
+        assert "model_fn: image default" in s.logs_once("model_fn: image default")
+
+
+def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_to_do(image_of, tmp_path):
+    write_tree(tmp_path / "model", {"weights.bin": "not a model"})
+    with ServingContainer(image_of(VARIANTS[0]), tmp_path / "model") as s:
+        assert s.container.wait(timeout=120)["StatusCode"] != 0
+        assert "no model.pt (TorchScript) in /opt/ml/model" in s.logs()
+
+
+def test_sigterm_stops_serve_within_2_seconds(server_for_stop):
+    server_for_stop.container.stop(timeout=2)
+    server_for_stop.container.reload()
+    assert server_for_stop.container.attrs["State"]["ExitCode"] == 0, server_for_stop.logs()
+
+
+@pytest.fixture
+def server_for_stop(image_of, model_dir):
+    with ServingContainer(image_of(VARIANTS[0]), model_dir, env={"SAGEMAKER_PROGRAM": "mnist.py"}) as s:
+        s.wait_ready(timeout_s=120)
+        yield s
