@@ -59,6 +59,16 @@ def sdk_python(major):
     return str(path)
 
 
+def free_port():
+    """A port nothing listens on now, for a local endpoint: tests run side by side, and SDK 2.x
+    local mode would otherwise publish every endpoint on 8080."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_sdk(major, args, timeout_s=600, script="job"):
     """Run tests/sdk/sdk{major}_{script}.py under that SDK's own virtual environment."""
     return run_sdk_script(major, REPO / "tests" / "sdk" / f"sdk{major}_{script}.py", args, timeout_s)

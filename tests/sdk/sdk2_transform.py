@@ -3,7 +3,7 @@ local model.tar.gz, its transformer, and transform() over a local folder of CSV 
 Run with the SDK 2.x virtual environment's python; prints one JSON line with the outcome.
 
     python sdk2_transform.py --image IMG --model-data FILE.tar.gz --input DIR --output DIR
-                             [--strategy MultiRecord|SingleRecord]
+                             [--strategy MultiRecord|SingleRecord] [--port P]
 """
 
 import argparse
@@ -24,10 +24,11 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--output", required=True)
     ap.add_argument("--strategy", default="MultiRecord")
+    ap.add_argument("--port", type=int, default=8080, help="the serving container's port on this machine")
     args = ap.parse_args()
 
     session = LocalSession()
-    session.config = {"local": {"local_code": True}}
+    session.config = {"local": {"local_code": True, "serving_port": args.port}}
     model = Model(image_uri=args.image, model_data=f"file://{args.model_data}", role=ROLE,
                   sagemaker_session=session)
     transformer = model.transformer(instance_count=1, instance_type="local", strategy=args.strategy,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_sdk
+from conftest import REPO, free_port, run_sdk
 
 sys.path.insert(0, str(REPO / "examples" / "data"))
 from mnist_digits import read_idx, write_mnist  # noqa: E402
@@ -51,7 +51,8 @@ def test_sdk2_local_batch_transform_answers_every_record_in_order(trained, image
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "digits.csv").write_text("".join(",".join(map(str, row)) + "\n" for row in images))
     proc, outcome = run_sdk(2, ["--image", image, "--model-data", str(model), "--input", str(tmp_path / "input"),
-                                "--output", str(tmp_path / "output"), "--strategy", strategy], script="transform")
+                                "--output", str(tmp_path / "output"), "--strategy", strategy, "--port", str(free_port())],
+                       script="transform")
     assert outcome and outcome["ok"], proc.stdout[-4000:] + proc.stderr[-4000:]
     lines = (tmp_path / "output" / "digits.csv.out").read_text().splitlines()
     assert len(lines) == records
