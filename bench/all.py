@@ -15,6 +15,7 @@ way every time (medians of repeats; ratios from one run):
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,17 +40,38 @@ def transform_fn(model, body, content_type, accept):
 EPOCH_ROWS, EPOCHS = 1_000_000, 30
 
 
-def serving_figures(ref):
+def serving_figures(ref, repeats=3):
+    """Each figure the median of `repeats` runs, each from a fresh container."""
     with tempfile.TemporaryDirectory() as model:
         Path(model, "code").mkdir()
         Path(model, "code", "inference.py").write_text(ECHO)
         os.chmod(model, 0o755)
         body = (",".join(["0.5"] * 784) + "\n").encode()
-        return serving.bench(ref, model, body, "text/csv", [1, 16], 2000, [])
+        return medians([serving.bench(ref, model, body, "text/csv", [1, 16], 2000, []) for _ in range(repeats)])
 
 
-def epoch_ratio():
-    """seconds per epoch of examples/custom-framework in its image, over the same on this host."""
+def medians(runs):
+    """One result like each of `runs`, every number the median across them."""
+    first = runs[0]
+    merged = {k: statistics.median(r[k] for r in runs) if isinstance(v, (int, float)) else v for k, v in first.items()}
+    merged["load"] = [{k: statistics.median(r["load"][i][k] for r in runs) for k in level}
+                      for i, level in enumerate(first["load"])]
+    merged["repeats"] = len(runs)
+    return merged
+
+
+def epoch_ratio(repeats=3):
+    """seconds per epoch of examples/custom-framework in its image, over the same on this host:
+    host and container runs interleaved, the median of each."""
+    runs = [one_epoch_pair() for _ in range(repeats)]
+    host = statistics.median(r[0] for r in runs)
+    container = statistics.median(r[1] for r in runs)
+    return {"host_s_per_epoch": host, "container_s_per_epoch": container, "container_over_host": container / host,
+            "repeats": repeats}
+
+
+def one_epoch_pair():
+    """(host, container) seconds per epoch of the example, one run each."""
     example = REPO / "examples" / "custom-framework" / "train.py"
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp, "data")
@@ -69,8 +91,7 @@ def epoch_ratio():
         [r] = run_job(discover()["custom-framework"].tag, job, timeout_s=600)
         if r.exit_code != 0:
             raise SystemExit(f"the example failed in its container: {r.failure_first_line}")
-        container = json.loads((r.model / "metrics.json").read_text())["seconds_per_epoch"]
-    return {"host_s_per_epoch": host, "container_s_per_epoch": container, "container_over_host": container / host}
+        return host, json.loads((r.model / "metrics.json").read_text())["seconds_per_epoch"]
 
 
 def main():
@@ -102,7 +123,8 @@ def main():
 
 def print_table(result):
     head = (f"{'image':<22}{'size MB':>9}{'floor':>7}{'ratio':>6}{'warm s':>7}{'cold s':>7}"
-            f"{'train s':>8}{'toolkit s':>10}{'ratio':>6}{'ping s':>7}{'p50/p99 ms (16)':>17}{'rps 1/16':>11}"
+            f"{'train s':>8}{'toolkit s':>10}{'ratio':>6}{'ping s':>7}{'p50/p99 ms (1)':>16}{'p50/p99 ms (16)':>17}"
+            f"{'rps 1/16':>11}"
             f"{'idle MiB':>9}{'stop s':>7}")
     print(head)
     for r in result["images"]:
@@ -113,7 +135,8 @@ def print_table(result):
                 f"{r['train']['ours']:>8.2f}{r['train']['sagemaker-training']:>10.2f}"
                 f"{r['train']['ours'] / r['train']['sagemaker-training']:>6.2f}")
         if s:
-            line += (f"{s['first_ping_200_s']:>7.2f}{load[16]['p50_ms']:>8.1f}/{load[16]['p99_ms']:<8.1f}"
+            line += (f"{s['first_ping_200_s']:>7.2f}{load[1]['p50_ms']:>8.1f}/{load[1]['p99_ms']:<7.1f}"
+                     f"{load[16]['p50_ms']:>8.1f}/{load[16]['p99_ms']:<8.1f}"
                      f"{load[1]['rps']:>5.0f}/{load[16]['rps']:<5.0f}{s['idle_memory_mib']:>9.0f}{s['stop_s']:>7.2f}")
         print(line)
     if "epoch" in result:
