@@ -131,6 +131,18 @@ class HostResult:
         text = self.failure
         return text.splitlines()[0] if text else None
 
+    def cause(self, code=None):
+        """The first line of the failure file, once what every failed job must show holds: a
+        non-zero exit (`code` if given) before the hard timeout, a failure file whose first line
+        fits SageMaker's 1024 characters, and nothing changed outside the job's own folders."""
+        assert self.exit_code != 0 and not self.timed_out, self.logs[-6000:]
+        if code is not None:
+            assert self.exit_code == code, self.logs[-6000:]
+        assert self.failure is not None, f"no failure file; logs:\n{self.logs[-6000:]}"
+        assert len(self.failure_first_line) <= 1024
+        assert self.touched_outside() == [], "the job changed files outside its own folders"
+        return self.failure_first_line
+
 
 class TrackedContainer:
     """A container that is always removed, and killed when it outlives its hard timeout."""

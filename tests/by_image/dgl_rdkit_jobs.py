@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import MLJob, client, run_job, write_tree
+from harness import MLJob, client, run_command, run_job, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "dgl-tox21"
@@ -40,15 +40,11 @@ def succeeded(result):
     return json.loads((result.model / "metrics.json").read_text())
 
 
-def failed(result):
-    assert result.exit_code != 0 and not result.timed_out, result.logs[-6000:]
-    assert result.failure is not None, result.logs[-6000:]
-    return result.failure_first_line
-
-
 def run_in(image, code):
     """`python -c code` inside the image (tini passes the command on); its output."""
-    return client().containers.run(image, ["python", "-c", code], remove=True, stderr=True).decode()
+    exit_code, logs = run_command(image, ["python", "-c", code])
+    assert exit_code == 0, logs
+    return logs
 
 
 def test_torch_dgl_and_rdkit_import_together(image):
@@ -99,7 +95,7 @@ def test_bad_entrypoint_fails_with_a_one_line_cause(image, tmp_path, entrypoint,
     job = tox21_job(tmp_path, entrypoint=entrypoint)
     write_tree(job.tree("algo-1") / "input" / "data", {"x.py": "print('escaped!')"})
     [r] = run_job(image, job, timeout_s=JOB_TIMEOUT_S)
-    assert failed(r) == cause
+    assert r.cause() == cause
     assert "escaped!" not in r.logs
 
 
@@ -122,9 +118,9 @@ def test_csv_with_invalid_smiles_trains_and_counts_them(image, tmp_path):
 def test_csv_without_the_task_columns_fails_with_the_cause(image, tmp_path):
     job = tox21_job(tmp_path, channels={"train": {"mols.csv": "smiles,NR-AR\nCCO,1\n"}})
     [r] = run_job(image, job, timeout_s=JOB_TIMEOUT_S)
-    assert failed(r).startswith("user script main.py exited with code 1: mols.csv lacks column(s) NR-AR-LBD, NR-AhR")
+    assert r.cause().startswith("user script main.py exited with code 1: mols.csv lacks column(s) NR-AR-LBD, NR-AhR")
 
 
 def test_unknown_hyperparameter_fails_with_the_cause(image, tmp_path):
     [r] = run_job(image, tox21_job(tmp_path, epoch="3"), timeout_s=JOB_TIMEOUT_S)
-    assert "unknown hyperparameter(s) --epoch" in failed(r)
+    assert "unknown hyperparameter(s) --epoch" in r.cause()

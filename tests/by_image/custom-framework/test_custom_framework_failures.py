@@ -21,51 +21,41 @@ def program_job(tmp_path, script, **hps):
     return job
 
 
-def failed(result, code=None):
-    assert result.exit_code != 0, result.logs
-    if code is not None:
-        assert result.exit_code == code, result.logs
-    assert result.failure is not None, f"no failure file; logs:\n{result.logs}"
-    assert len(result.failure_first_line) <= 1024
-    assert result.touched_outside() == [], "the job changed files outside its own folders"
-    return result.failure_first_line
-
-
 def test_user_script_exit_code_is_kept(image, tmp_path):
     [r] = run_job(image, program_job(tmp_path, "import sys; print('x', file=sys.stderr); sys.exit(3)"))
-    assert failed(r, 3) == "user script train.py exited with code 3: x"
+    assert r.cause(3) == "user script train.py exited with code 3: x"
 
 
 def test_user_exception_is_the_first_line(image, tmp_path):
     [r] = run_job(image, program_job(tmp_path, "def f():\n    raise ValueError('learning rate must be positive')\nf()\n"))
-    assert failed(r, 1) == "user script train.py exited with code 1: ValueError: learning rate must be positive"
+    assert r.cause(1) == "user script train.py exited with code 1: ValueError: learning rate must be positive"
     assert "Traceback" in r.failure  # the detail follows the cause
 
 
 def test_a_long_failure_message_keeps_the_cause_within_sagemakers_1024_characters(image, tmp_path):
     script = "import sys\nprint('noise\\n' * 5000, file=sys.stderr)\nraise RuntimeError('the cause ' + 'x' * 3000)\n"
     [r] = run_job(image, program_job(tmp_path, script))
-    line = failed(r, 1)
+    line = r.cause(1)
     assert line.startswith("user script train.py exited with code 1: RuntimeError: the cause xxx")
     assert r.failure.index("RuntimeError") < 1024
 
 
 def test_script_killed_by_a_signal(image, tmp_path):
     [r] = run_job(image, program_job(tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
-    assert failed(r, 137).startswith("user script train.py was killed by signal SIGKILL (exit 137)")
+    assert r.cause(137).startswith("user script train.py was killed by signal SIGKILL (exit 137)")
 
 
 def test_out_of_memory_under_a_container_limit_is_named(image, tmp_path):
     script = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n"
     [r] = run_job(image, program_job(tmp_path, script), mem_limit="160m")
-    line = failed(r, 137)
+    line = r.cause(137)
     assert "SIGKILL" in line and "ran out of memory" in line
 
 
 def test_output_that_is_not_utf8_still_gives_a_readable_failure(image, tmp_path):
     script = "import sys\nsys.stderr.buffer.write(b'bad bytes \\xff\\xfe here\\n')\nsys.exit(2)\n"
     [r] = run_job(image, program_job(tmp_path, script))
-    assert failed(r, 2).startswith("user script train.py exited with code 2: bad bytes")
+    assert r.cause(2).startswith("user script train.py exited with code 2: bad bytes")
 
 
 def test_missing_program(image, tmp_path):
@@ -73,7 +63,7 @@ def test_missing_program(image, tmp_path):
                                                   "sagemaker_submit_directory": "/opt/ml/code"})
     write_tree(job.tree("algo-1") / "code", {"train.py": "print('hi')"})
     [r] = run_job(image, job)
-    assert failed(r) == "sagemaker_program 'nope.py' was not found in /opt/ml/code"
+    assert r.cause() == "sagemaker_program 'nope.py' was not found in /opt/ml/code"
 
 
 NOTHING = "nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_program with sagemaker_submit_directory"
@@ -86,7 +76,7 @@ NOTHING = "nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_pr
 def test_nothing_to_run(image, tmp_path, module, cause):
     job = MLJob(tmp_path / "ml", hyperparameters={"epochs": "1"}, env={"SAGEMAKER_TRAINING_MODULE": module})
     [r] = run_job(image, job)
-    assert failed(r) == cause
+    assert r.cause() == cause
 
 
 @pytest.mark.parametrize("name, text, cause", [
@@ -100,7 +90,7 @@ def test_bad_config_files(image, tmp_path, name, text, cause):
     job = MLJob(tmp_path / "ml", hyperparameters={"entrypoint": "main.py"},
                 channels={"training-code": {"main.py": "print('must not run')"}}, config_override={name: text})
     [r] = run_job(image, job)
-    assert failed(r).startswith(cause)
+    assert r.cause().startswith(cause)
     assert "must not run" not in r.logs
 
 
@@ -114,7 +104,7 @@ def test_bad_entrypoint(image, tmp_path, entrypoint, cause):
                 channels={"training-code": {"main.py": "print('hi')"}, "x": {}})
     write_tree(job.tree("algo-1") / "input" / "data", {"x.py": "print('escaped!')"})
     [r] = run_job(image, job)
-    assert cause in failed(r)
+    assert cause in r.cause()
     assert "escaped!" not in r.logs
 
 
@@ -123,7 +113,7 @@ def test_missing_channel_is_named_before_user_code_runs(image, tmp_path):
                 channels={"training-code": {"main.py": "print('must not run')"}, "train": {}})
     (job.tree("algo-1") / "input" / "data" / "train").rmdir()
     [r] = run_job(image, job)
-    assert failed(r) == ("channel 'train' is declared in inputdataconfig.json but "
+    assert r.cause() == ("channel 'train' is declared in inputdataconfig.json but "
                          "/opt/ml/input/data/train does not exist")
     assert "must not run" not in r.logs
 
@@ -133,7 +123,7 @@ def test_missing_framework_module(image, tmp_path):
                 channels={"training-code": {"main.py": "print('must not run')"}},
                 env={"SAGEMAKER_TRAINING_MODULE": "no_such_framework.training:main"})
     [r] = run_job(image, job)
-    assert failed(r).startswith("SAGEMAKER_TRAINING_MODULE=no_such_framework.training:main: cannot load it: "
+    assert r.cause().startswith("SAGEMAKER_TRAINING_MODULE=no_such_framework.training:main: cannot load it: "
                                 "ModuleNotFoundError")
 
 
@@ -143,7 +133,7 @@ def test_framework_module_raising_file_not_found_fails(image, tmp_path):
                 "def main():\n    raise FileNotFoundError('framework config /etc/fw.yaml')\n"}},
                 env={"SAGEMAKER_TRAINING_MODULE": "broken_framework:main", "PYTHONPATH": "/opt/ml/input/data/mods"})
     [r] = run_job(image, job)
-    assert failed(r) == ("framework module broken_framework:main failed: "
+    assert r.cause() == ("framework module broken_framework:main failed: "
                          "FileNotFoundError: framework config /etc/fw.yaml")
 
 
@@ -171,7 +161,7 @@ def test_tarball_with_an_escaping_member_is_refused_before_extraction(image, tmp
     job = MLJob(tmp_path / "ml", channels={"code": {"src.tar.gz": tarball}}, hyperparameters={
         "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/src.tar.gz"})
     [r] = run_job(image, job)
-    assert failed(r).startswith("submitted tarball refused:")
+    assert r.cause().startswith("submitted tarball refused:")
     assert "must not run" not in r.logs
     assert not (job.tree("algo-1") / "code" / "train.py").exists()  # nothing was extracted
     assert not (job.tree("algo-1") / "escaped.txt").exists() and "/tmp/escaped.txt" not in r.changes
@@ -184,7 +174,7 @@ def test_host_that_never_resolves_fails_within_the_configured_time(image, tmp_pa
     start = time.monotonic()
     [r] = run_job(image, job, start_hosts=["algo-1"], timeout_s=60)
     assert not r.timed_out and time.monotonic() - start < 40
-    assert failed(r).startswith("host(s) algo-2 never resolved within 6 s")
+    assert r.cause().startswith("host(s) algo-2 never resolved within 6 s")
     assert "waiting for algo-2 to resolve" in r.logs
 
 

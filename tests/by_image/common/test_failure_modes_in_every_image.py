@@ -1,0 +1,46 @@
+"""The failure modes every image shares, tried on purpose in each: a non-zero exit, the cause as the
+first line of /opt/ml/output/failure, and nothing changed outside the job's folders. (The full list
+runs against custom-framework: tests/by_image/custom-framework/test_custom_framework_failures.py.)"""
+
+import pytest
+from conftest import images_under_test
+from harness import MLJob, run_job, write_tree
+
+
+@pytest.fixture(scope="module", params=images_under_test())
+def image(request, image_of):
+    return image_of(request.param)
+
+
+def program_job(tmp_path, script, channels=None, config_override=None):
+    """sagemaker_program from a folder: what every image runs, framework module or not."""
+    job = MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py",
+                                                  "sagemaker_submit_directory": "/opt/ml/code"},
+                channels=channels or {}, config_override=config_override or {})
+    write_tree(job.tree("algo-1") / "code", {"train.py": script})
+    return job
+
+
+def test_a_script_exiting_with_3_exits_3_saying_so(image, tmp_path):
+    [r] = run_job(image, program_job(tmp_path, "import sys; print('bad data', file=sys.stderr); sys.exit(3)"))
+    assert r.cause(3) == "user script train.py exited with code 3: bad data"
+
+
+def test_a_script_killed_by_sigkill_exits_137_naming_the_signal(image, tmp_path):
+    [r] = run_job(image, program_job(tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    assert r.cause(137).startswith("user script train.py was killed by signal SIGKILL (exit 137)")
+
+
+def test_malformed_hyperparameters_json_fails_before_user_code(image, tmp_path):
+    job = program_job(tmp_path, "print('must not run')", config_override={"hyperparameters.json": "{not json"})
+    [r] = run_job(image, job)
+    assert r.cause().startswith("/opt/ml/input/config/hyperparameters.json is not valid JSON")
+    assert "must not run" not in r.logs
+
+
+def test_a_declared_channel_that_is_missing_is_named_before_user_code(image, tmp_path):
+    job = program_job(tmp_path, "print('must not run')", channels={"train": {}})
+    (job.tree("algo-1") / "input" / "data" / "train").rmdir()
+    [r] = run_job(image, job)
+    assert r.cause() == "channel 'train' is declared in inputdataconfig.json but /opt/ml/input/data/train does not exist"
+    assert "must not run" not in r.logs
