@@ -102,11 +102,16 @@ def wait_reachable(host, timeout_s):
     """Until `ssh host true` works (the worker has our key and sshd runs), bounded."""
     start = last_log = time.monotonic()
     while True:
-        proc = subprocess.run(["ssh", "-o", "ConnectTimeout=5", host, "true"], capture_output=True, text=True)
-        if proc.returncode == 0:
-            log.info("%s answers over SSH", host)
-            return
-        error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ssh exit {proc.returncode}"
+        try:  # ConnectTimeout bounds the connection only; a handshake that stalls needs its own limit
+            proc = subprocess.run(["ssh", "-o", "ConnectTimeout=5", host, "true"], capture_output=True, text=True,
+                                  timeout=30)
+        except subprocess.TimeoutExpired:
+            error = "ssh did not finish within 30 s"
+        else:
+            if proc.returncode == 0:
+                log.info("%s answers over SSH", host)
+                return
+            error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ssh exit {proc.returncode}"
         elapsed = time.monotonic() - start
         if elapsed > timeout_s:
             raise JobError(f"cannot reach host {host} over SSH within {timeout_s:.0f} s "
