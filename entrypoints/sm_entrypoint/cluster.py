@@ -6,14 +6,13 @@ container to exit stops all the others, so nobody may leave while another still 
 import logging
 import socket
 import threading
-import time
 
+from . import waiting
 from .errors import JobError
 
 log = logging.getLogger("sm_entrypoint")
 RUNNING, DONE = b"R", b"D"
 POLL_S = 1.0
-LOG_EVERY_S = 10.0
 
 
 class Presence:
@@ -62,43 +61,45 @@ def ask(host, port, timeout=2.0):
 
 def wait_for_hosts(hosts, current, port, timeout_s):
     """Wait until every other host resolves and answers, or fail naming the ones that never did."""
-    pending = [h for h in hosts if h != current]
-    start = last_log = time.monotonic()
-    log.info("waiting for %s to resolve and answer on port %d (at most %.0f s)", ", ".join(pending), port, timeout_s)
-    while pending:
-        states = {h: ask(h, port) for h in pending}
-        pending = [h for h, s in states.items() if not s]
-        elapsed = time.monotonic() - start
-        if not pending:
-            break
-        if elapsed > timeout_s:
-            unresolved = [h for h in pending if states[h] is None]
-            what = "never resolved" if unresolved else "resolved but never answered"
-            raise JobError(f"host(s) {', '.join(pending)} {what} within {timeout_s:.0f} s "
-                           f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS); the job cannot start without them")
-        if time.monotonic() - last_log >= LOG_EVERY_S:
-            last_log = time.monotonic()
-            log.info("still waiting for %s (%.0f s of %.0f s): %s", ", ".join(pending), elapsed, timeout_s,
-                     "; ".join(f"{h} {'does not resolve' if states[h] is None else 'does not answer'}" for h in pending))
-        time.sleep(POLL_S)
+    states = {h: None for h in hosts if h != current}
+    log.info("waiting for %s to resolve and answer on port %d (at most %.0f s)", ", ".join(states), port, timeout_s)
+
+    def attempt():
+        for h in [h for h, s in states.items() if not s]:
+            states[h] = ask(h, port)
+        return True if all(states.values()) else None
+
+    def pending():
+        return [h for h, s in states.items() if not s]
+
+    def give_up(_):
+        what = "never resolved" if any(states[h] is None for h in pending()) else "resolved but never answered"
+        raise JobError(f"host(s) {', '.join(pending())} {what} within {timeout_s:.0f} s "
+                       f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS); the job cannot start without them")
+
+    def progress(elapsed):
+        return (f"still waiting for {', '.join(pending())} ({elapsed:.0f} s of {timeout_s:.0f} s): " +
+                "; ".join(f"{h} {'does not resolve' if states[h] is None else 'does not answer'}" for h in pending()))
+
+    waiting.poll(attempt, timeout_s, give_up, progress, interval_s=POLL_S)
     log.info("all %d hosts answer", len(hosts))
 
 
 def wait_until_others_finish(hosts, current, port, timeout_s):
     """After our own work succeeded: wait until each other host is done or gone (bounded)."""
     pending = [h for h in hosts if h != current]
-    start, last_log = time.monotonic(), None
-    while pending:
-        pending = [h for h in pending if ask(h, port) == RUNNING]
-        if not pending:
-            break
-        elapsed = time.monotonic() - start
-        if elapsed > timeout_s:
-            log.warning("gave up waiting for %s after %.0f s (SM_ENTRYPOINT_MASTER_WAIT_SECONDS)",
-                        ", ".join(pending), elapsed)
-            return
-        if last_log is None or time.monotonic() - last_log >= LOG_EVERY_S * 3:
-            last_log = time.monotonic()
-            log.info("done here; waiting for %s to finish before exiting (%.0f s)", ", ".join(pending), elapsed)
-        time.sleep(POLL_S)
-    log.info("every other host is done")
+
+    def attempt():
+        pending[:] = [h for h in pending if ask(h, port) == RUNNING]
+        return True if not pending else None
+
+    def give_up(elapsed):
+        log.warning("gave up waiting for %s after %.0f s (SM_ENTRYPOINT_MASTER_WAIT_SECONDS)", ", ".join(pending), elapsed)
+        return False
+
+    def progress(elapsed):
+        return f"done here; waiting for {', '.join(pending)} to finish before exiting ({elapsed:.0f} s)"
+
+    if waiting.poll(attempt, timeout_s, give_up, progress, interval_s=POLL_S, log_every_s=3 * waiting.LOG_EVERY_S,
+                    log_at_once=True):
+        log.info("every other host is done")

@@ -8,14 +8,13 @@ import os
 import socket
 import subprocess
 import threading
-import time
 
+from .. import waiting
 from ..errors import JobError
 
 log = logging.getLogger("sm_entrypoint")
 SSH_DIR = os.path.expanduser("~/.ssh")
 KEY = os.path.join(SSH_DIR, "id_ed25519")
-LOG_EVERY_S = 10.0
 
 
 def _run(cmd, what):
@@ -74,9 +73,9 @@ def serve_public_key(public_key, port):
 
 def fetch_public_key(host, port, timeout_s):
     """The master's public key, asked for until it answers or `timeout_s` passes."""
-    start = last_log = time.monotonic()
-    while True:
-        error = ""
+    last = {"error": ""}
+
+    def attempt():
         try:
             with socket.create_connection((host, port), timeout=5) as conn:
                 conn.settimeout(5)
@@ -85,38 +84,39 @@ def fetch_public_key(host, port, timeout_s):
                     data += chunk
             if data.startswith(b"ssh-"):
                 return data.decode().strip()
-            error = f"it answered {data[:40]!r}"
+            last["error"] = f"it answered {data[:40]!r}"
         except OSError as e:
-            error = str(e)
-        elapsed = time.monotonic() - start
-        if elapsed > timeout_s:
-            raise JobError(f"could not get the MPI master {host}'s SSH key on port {port} within {timeout_s:.0f} s "
-                           f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS): {error}")
-        if time.monotonic() - last_log >= LOG_EVERY_S:
-            last_log = time.monotonic()
-            log.info("waiting for the MPI master %s's SSH key (%.0f s): %s", host, elapsed, error)
-        time.sleep(1)
+            last["error"] = str(e)
+        return None
+
+    def give_up(_):
+        raise JobError(f"could not get the MPI master {host}'s SSH key on port {port} within {timeout_s:.0f} s "
+                       f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS): {last['error']}")
+
+    return waiting.poll(attempt, timeout_s, give_up,
+                        lambda elapsed: f"waiting for the MPI master {host}'s SSH key ({elapsed:.0f} s): {last['error']}")
 
 
 def wait_reachable(host, timeout_s):
     """Until `ssh host true` works (the worker has our key and sshd runs), bounded."""
-    start = last_log = time.monotonic()
-    while True:
+    last = {"error": ""}
+
+    def attempt():
         try:  # ConnectTimeout bounds the connection only; a handshake that stalls needs its own limit
             proc = subprocess.run(["ssh", "-o", "ConnectTimeout=5", host, "true"], capture_output=True, text=True,
                                   timeout=30)
         except subprocess.TimeoutExpired:
-            error = "ssh did not finish within 30 s"
-        else:
-            if proc.returncode == 0:
-                log.info("%s answers over SSH", host)
-                return
-            error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ssh exit {proc.returncode}"
-        elapsed = time.monotonic() - start
-        if elapsed > timeout_s:
-            raise JobError(f"cannot reach host {host} over SSH within {timeout_s:.0f} s "
-                           f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS): {error}")
-        if time.monotonic() - last_log >= LOG_EVERY_S:
-            last_log = time.monotonic()
-            log.info("waiting for %s to answer over SSH (%.0f s): %s", host, elapsed, error)
-        time.sleep(1)
+            last["error"] = "ssh did not finish within 30 s"
+            return None
+        if proc.returncode == 0:
+            return True
+        last["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ssh exit {proc.returncode}"
+        return None
+
+    def give_up(_):
+        raise JobError(f"cannot reach host {host} over SSH within {timeout_s:.0f} s "
+                       f"(SM_ENTRYPOINT_HOST_WAIT_SECONDS): {last['error']}")
+
+    waiting.poll(attempt, timeout_s, give_up,
+                 lambda elapsed: f"waiting for {host} to answer over SSH ({elapsed:.0f} s): {last['error']}")
+    log.info("%s answers over SSH", host)
