@@ -3,7 +3,7 @@
 #   make test            build what the tests need and run them all
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help engine base build test-env test lint sample bench clean push login sbom prune
+.PHONY: help engine base build test-env test lint sample bench bench-serving clean push login sbom prune
 
 IMAGE ?=
 REGION ?=
@@ -43,13 +43,19 @@ test/%: ## test one image: make test/custom-framework
 
 lint: test-env ## ruff for Python, hadolint for Dockerfiles
 	.venv/bin/ruff check .
-	.venv/bin/hadolint images/*/Dockerfile
+	.venv/bin/hadolint images/*/Dockerfile bench/images/*/Dockerfile
 
 sample: build/custom-framework test-env ## the main job: train the custom-framework example (out/sample)
 	@.venv/bin/python tools/sample_job.py
 
-bench: build test-env ## one table of sizes, floors, build, train-overhead, serving and epoch figures (COLD=1 adds no-cache builds)
+bench: build test-env ## one table of sizes, floors, build, train-overhead, serving and epoch figures (COLD=1 adds no-cache builds), then bench-serving
 	@.venv/bin/python bench/all.py $(IMAGE)
+	@$(if $(IMAGE),,$(MAKE) --no-print-directory bench-serving)
+
+bench-serving: engine test-env ## ours vs TorchServe vs MMS (bench/images, built if missing) serving one model: one table
+	@tools/build.py --missing pytorch-horovod-cpu
+	@IMAGES_DIR=bench/images tools/build.py --missing torchserve mms
+	@.venv/bin/python bench/serving_compare.py
 
 push: test-env ## push built images to ECR: REGION=.. [ACCOUNT=..] [TAG=..] [IMAGE=..] [REGISTRY=..] [MUTABILITY=IMMUTABLE]
 	@test -n "$(REGION)" || { echo "make push needs REGION=<aws region>, e.g. make push REGION=us-west-2" >&2; exit 2; }

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,14 +38,20 @@ def request(conn, method, path, body=None, headers=None):
     return resp.status
 
 
-def first_200(port, method, path, body, headers, deadline):
+def first_200(port, method, path, body, headers, deadline, seen=None):
+    """The time of the first 200 on `path`; `seen` (a list) gets each answer's status before it
+    (None where the connection failed)."""
     while time.monotonic() < deadline:
+        status = None
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            if request(conn, method, path, body, headers) == 200:
+            status = request(conn, method, path, body, headers)
+            if status == 200:
                 return time.monotonic()
         except OSError:
             pass
+        if seen is not None:
+            seen.append(status)
         time.sleep(0.005)
     raise SystemExit(f"no 200 on {path} before the deadline")
 
@@ -82,20 +89,32 @@ def memory_mib(container):
     return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
 
 
-def bench(image, model_dir, body, content_type, clients, total, env):
-    headers = {"Content-Type": content_type, "Accept": content_type}
+def probe(port, body, headers):
+    """The status /invocations answers (None where the connection failed)."""
+    try:
+        return request(http.client.HTTPConnection("127.0.0.1", port, timeout=60), "POST", "/invocations", body, headers)
+    except OSError:
+        return None
+
+
+def bench(image, model_dir, body, content_type, clients, total, env, *, accept=None, probes=None, deadline_s=180):
+    """`accept` defaults to `content_type`; `probes` ({name: (content type, body)}) are sent once
+    after the load levels, their statuses kept under "probes"."""
+    headers = {"Content-Type": content_type, "Accept": accept or content_type}
     env_args = [a for kv in env for a in ("-e", kv)]
     started = time.monotonic()
     container = docker("run", "-d", "-p", "127.0.0.1::8080", "-v", f"{Path(model_dir).resolve()}:/opt/ml/model:ro",
                        *env_args, image, "serve")
     try:
         port = int(docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1])
-        deadline = started + 180
+        deadline = started + deadline_s
         ping = first_200(port, "GET", "/ping", None, {}, deadline) - started
-        answer = first_200(port, "POST", "/invocations", body, headers, deadline) - started
+        seen = []  # what /invocations answered from the first /ping 200 on, until its own first 200
+        answer = first_200(port, "POST", "/invocations", body, headers, deadline, seen) - started
         time.sleep(2)
         idle = memory_mib(container)
         loads = [load(port, body, headers, c, total) for c in clients]
+        statuses = {name: probe(port, b, {**headers, "Content-Type": ct}) for name, (ct, b) in (probes or {}).items()}
         stop_started = time.monotonic()
         docker("stop", container)
         stop = time.monotonic() - stop_started
@@ -103,7 +122,11 @@ def bench(image, model_dir, body, content_type, clients, total, env):
     finally:
         subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
     return {"image": image, "first_ping_200_s": ping, "first_answer_s": answer, "idle_memory_mib": idle,
-            "stop_s": stop, "stop_exit_code": exit_code, "load": loads, "body_bytes": len(body)}
+            "stop_s": stop, "stop_exit_code": exit_code, "load": loads, "body_bytes": len(body),
+            # the status of the first /invocations sent once /ping said 200, and how many answers
+            # (by status; "None": no connection) came before /invocations' own first 200
+            "first_invocation_status": seen[0] if seen else 200,
+            "invocations_before_first_200": {str(k): n for k, n in Counter(seen).items()}, "probes": statuses}
 
 
 def table(r):
