@@ -71,7 +71,8 @@ sbom: test-env ## write out/sbom/<image>.cdx.json for each built image and list 
 lock/%: engine ## re-pin images/<name>/requirements.lock from its requirements.in
 	@tools/lock.sh $*
 
-prune: engine ## free disk: dangling images, and build cache beyond KEEP_CACHE (default 20GB)
+prune: engine ## free disk: stopped containers (SDK local mode leaves its own), dangling images, build cache beyond KEEP_CACHE (default 20GB)
+	/usr/bin/docker container prune -f
 	/usr/bin/docker image prune -f
 	/usr/bin/docker builder prune -f --keep-storage $(or $(KEEP_CACHE),20GB)
 
