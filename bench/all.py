@@ -110,7 +110,7 @@ def main():
         if "gunicorn" in image.pins():
             row["serving"] = serving_figures(image.tag)
         rows.append(row)
-        print(f"measured {name}", file=sys.stderr, flush=True)
+        print(f"measured {name}:\n{HEAD}\n{table_row(row)}", file=sys.stderr, flush=True)
     result = {"images": rows}
     if "custom-framework" in names:
         result["epoch"] = epoch_ratio()
@@ -121,24 +121,29 @@ def main():
     print(f"(all figures in {out.relative_to(REPO)})")
 
 
+HEAD = (f"{'image':<22}{'size MB':>9}{'floor':>7}{'ratio':>6}{'warm s':>7}{'cold s':>7}"
+        f"{'train s':>8}{'toolkit s':>10}{'ratio':>6}{'ping s':>7}{'p50/p99 ms (1)':>16}{'p50/p99 ms (16)':>17}"
+        f"{'rps 1/16':>11}{'idle MiB':>9}{'stop s':>7}")
+
+
+def table_row(r):
+    s = r.get("serving")
+    load = {x["clients"]: x for x in s["load"]} if s else {}
+    line = (f"{r['image']:<22}{r['size_mb']:>9.0f}{r['floor_mb']:>7.0f}{r['size_over_floor']:>6.2f}"
+            f"{r['warm_rebuild_s']:>7.1f}{r.get('cold_build_s', float('nan')):>7.0f}"
+            f"{r['train']['ours']:>8.2f}{r['train']['sagemaker-training']:>10.2f}"
+            f"{r['train']['ours'] / r['train']['sagemaker-training']:>6.2f}")
+    if s:
+        line += (f"{s['first_ping_200_s']:>7.2f}{load[1]['p50_ms']:>8.1f}/{load[1]['p99_ms']:<7.1f}"
+                 f"{load[16]['p50_ms']:>8.1f}/{load[16]['p99_ms']:<8.1f}"
+                 f"{load[1]['rps']:>5.0f}/{load[16]['rps']:<5.0f}{s['idle_memory_mib']:>9.0f}{s['stop_s']:>7.2f}")
+    return line
+
+
 def print_table(result):
-    head = (f"{'image':<22}{'size MB':>9}{'floor':>7}{'ratio':>6}{'warm s':>7}{'cold s':>7}"
-            f"{'train s':>8}{'toolkit s':>10}{'ratio':>6}{'ping s':>7}{'p50/p99 ms (1)':>16}{'p50/p99 ms (16)':>17}"
-            f"{'rps 1/16':>11}"
-            f"{'idle MiB':>9}{'stop s':>7}")
-    print(head)
+    print(HEAD)
     for r in result["images"]:
-        s = r.get("serving")
-        load = {x["clients"]: x for x in s["load"]} if s else {}
-        line = (f"{r['image']:<22}{r['size_mb']:>9.0f}{r['floor_mb']:>7.0f}{r['size_over_floor']:>6.2f}"
-                f"{r['warm_rebuild_s']:>7.1f}{r.get('cold_build_s', float('nan')):>7.0f}"
-                f"{r['train']['ours']:>8.2f}{r['train']['sagemaker-training']:>10.2f}"
-                f"{r['train']['ours'] / r['train']['sagemaker-training']:>6.2f}")
-        if s:
-            line += (f"{s['first_ping_200_s']:>7.2f}{load[1]['p50_ms']:>8.1f}/{load[1]['p99_ms']:<7.1f}"
-                     f"{load[16]['p50_ms']:>8.1f}/{load[16]['p99_ms']:<8.1f}"
-                     f"{load[1]['rps']:>5.0f}/{load[16]['rps']:<5.0f}{s['idle_memory_mib']:>9.0f}{s['stop_s']:>7.2f}")
-        print(line)
+        print(table_row(r))
     if "epoch" in result:
         e = result["epoch"]
         print(f"custom-framework example, one epoch: {e['container_s_per_epoch']:.3f} s in its container, "
