@@ -37,7 +37,7 @@ ECHO = """def model_fn(model_dir):
 def transform_fn(model, body, content_type, accept):
     return body, accept
 """
-EPOCH_ROWS, EPOCHS = 1_000_000, 30
+EPOCH_ROWS, EPOCHS = 1_000_000, 500  # about 2 s of epochs per run: long enough to time
 
 
 def serving_figures(ref, repeats=3):
