@@ -256,18 +256,19 @@ def _first_exit_stops_all(tracked, timeout_s):
 # --- serving: a `serve` container on a loopback port ---------------------------------------------
 
 class ServingContainer:
-    """`<image> serve` with a model folder at /opt/ml/model, port 8080 published on 127.0.0.1.
+    """`<image> serve` with a model folder at /opt/ml/model, its port (8080) published on 127.0.0.1.
 
         with ServingContainer(image, model_dir, env={...}) as server:
             server.wait_ready()
             status, body, headers = server.request("POST", "/invocations", b"1,2", {"Content-Type": "text/csv"})
     """
 
-    def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",)):
+    def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",), container_port=8080):
         vols = {str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else {}
         vols.update(volumes or {})
+        self.published = f"{container_port}/tcp"
         self.tracked = TrackedContainer(image, command=list(command), volumes=vols, environment=env or {},
-                                        ports={"8080/tcp": ("127.0.0.1", None)},
+                                        ports={self.published: ("127.0.0.1", None)},
                                         name=f"serve-{uuid.uuid4().hex[:6]}")
         self.container = self.tracked.container
         self._port = None
@@ -284,7 +285,7 @@ class ServingContainer:
         deadline = time.monotonic() + 30
         while self._port is None:
             self.container.reload()
-            bound = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get("8080/tcp")
+            bound = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(self.published)
             if bound:
                 self._port = int(bound[0]["HostPort"])
             elif self.container.status == "exited" or time.monotonic() > deadline:

@@ -142,6 +142,14 @@ def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_
         assert "no model.pt (TorchScript) in /opt/ml/model" in s.logs()
 
 
+def test_sagemaker_bind_to_port_moves_the_server(image_of, model_dir, digits):
+    env = {"SAGEMAKER_PROGRAM": "mnist.py", "SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+    with ServingContainer(image_of(VARIANTS[0]), model_dir, env=env, container_port=9090) as s:
+        s.wait_ready(timeout_s=120)
+        assert s.request("POST", "/invocations", encode(digits[1][0][:2], CSV), {"Content-Type": CSV})[0] == 200
+        assert "on port 9090" in s.logs()
+
+
 def test_sigterm_stops_serve_within_2_seconds(server_for_stop):
     server_for_stop.container.stop(timeout=2)
     server_for_stop.container.reload()

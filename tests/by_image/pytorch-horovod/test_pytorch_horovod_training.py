@@ -97,3 +97,26 @@ def test_an_mpi_host_alone_fails_with_a_cause_within_bounds(image_of, mnist, tmp
     assert not r.timed_out and r.exit_code != 0
     other = "algo-2" if started == "algo-1" else "algo-1"
     assert r.failure_first_line.startswith(f"host(s) {other} never resolved within 5 s")
+
+
+AWS_STYLE = """
+import json, os
+import torch, torchvision
+from sagemaker_training import environment
+
+env = environment.Environment()  # what scripts written for AWS's PyTorch images read
+assert env.current_host == "algo-1" and env.hosts == ["algo-1"], (env.current_host, env.hosts)
+assert env.num_gpus == torch.cuda.device_count() == 0
+assert env.channel_input_dirs["train"] == os.environ["SM_CHANNEL_TRAIN"] == "/opt/ml/input/data/train"
+assert env.hyperparameters["epochs"] == json.loads(os.environ["SM_HPS"])["epochs"] == 1
+with open(os.path.join(env.model_dir, "env.json"), "w") as f:
+    json.dump({"torchvision": torchvision.__version__, "module_dir": env.module_dir}, f)
+"""
+
+
+def test_a_script_written_for_aws_pytorch_images_runs_unchanged(image, mnist, tmp_path):
+    job = MLJob(tmp_path / "ml", channels=channels(mnist), hyperparameters=hyperparameters("aws_style.py"))
+    put_code(job, "pytorch-mnist-ddp", {"aws_style.py": AWS_STYLE})
+    [r] = run_job(image, job)
+    ok([r])
+    assert json.loads((r.model / "env.json").read_text())["torchvision"].startswith("0.28.0")
