@@ -47,17 +47,7 @@ def serving_figures(ref, repeats=3):
         Path(model, "code", "inference.py").write_text(ECHO)
         os.chmod(model, 0o755)
         body = (",".join(["0.5"] * 784) + "\n").encode()
-        return medians([serving.bench(ref, model, body, "text/csv", [1, 16], 2000, []) for _ in range(repeats)])
-
-
-def medians(runs):
-    """One result like each of `runs`, every number the median across them."""
-    first = runs[0]
-    merged = {k: statistics.median(r[k] for r in runs) if isinstance(v, (int, float)) else v for k, v in first.items()}
-    merged["load"] = [{k: statistics.median(r["load"][i][k] for r in runs) for k in level}
-                      for i, level in enumerate(first["load"])]
-    merged["repeats"] = len(runs)
-    return merged
+        return serving.medians([serving.bench(ref, model, body, "text/csv", [1, 16], 2000, []) for _ in range(repeats)])
 
 
 def epoch_ratio(repeats=3):

@@ -129,6 +129,18 @@ def bench(image, model_dir, body, content_type, clients, total, env, *, accept=N
             "invocations_before_first_200": {str(k): n for k, n in Counter(seen).items()}, "probes": statuses}
 
 
+def medians(runs):
+    """One result like each of `runs` (bench() results), every number the median across them;
+    what is not a number (statuses, the image) is the first run's."""
+    first = runs[0]
+    merged = {k: statistics.median(r[k] for r in runs) if isinstance(v, (int, float)) and not isinstance(v, bool)
+              else v for k, v in first.items()}
+    merged["load"] = [{k: statistics.median(r["load"][i][k] for r in runs) for k in level}
+                      for i, level in enumerate(first["load"])]
+    merged["repeats"] = len(runs)
+    return merged
+
+
 def table(r):
     rows = [("time to first /ping 200", f"{r['first_ping_200_s']:.2f} s"),
             ("time to first /invocations 200", f"{r['first_answer_s']:.2f} s")]

@@ -4,7 +4,7 @@ table: the same tiny TorchScript model (Linear(784, 10) + softmax, loaded by an 
 that defines model_fn only), the same CSV record of 784 numbers in, JSON out, measured by
 bench/serving.py's bench() one server after another.
 
-    python bench/serving_compare.py [--requests 1000] [--clients 1 16]
+    python bench/serving_compare.py [--requests 1000] [--clients 1 16] [--repeats 3]
 
 The images: ours is sm-images/pytorch-horovod-cpu (`serve`: the shared model server); the other
 two are benchmark-only images on top of it (bench/images): TorchServe started by
@@ -172,6 +172,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=1000, help="requests per load level")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--repeats", type=int, default=3, help="fresh containers per server; figures are medians")
     args = ap.parse_args()
     check_images()
     with tempfile.TemporaryDirectory() as model, tempfile.TemporaryDirectory() as tool:
@@ -183,10 +184,11 @@ def main():
         results = {}
         for name, image, _ in SERVERS:
             print(f"==> {name}: {image}", flush=True)
-            results[name] = serving.bench(image, model, BODY, CONTENT_TYPE, args.clients, args.requests, [],
-                                          accept=ACCEPT, probes=PROBES, deadline_s=300)
+            results[name] = serving.medians([
+                serving.bench(image, model, BODY, CONTENT_TYPE, args.clients, args.requests, [],
+                              accept=ACCEPT, probes=PROBES, deadline_s=300) for _ in range(args.repeats)])
     print(f"\nserving compare: the same TorchScript Linear(784, 10) + softmax, {len(BODY)} byte CSV record in, "
-          f"JSON out, {args.requests} requests per load level; the model's own time "
+          f"JSON out, {args.requests} requests per load level, medians of {args.repeats} runs; the model's own time "
           f"{own['ms_default_threads']:.3f} ms (subtracted for 'overhead')")
     print(table(results, own))
     out = REPO / "out" / "bench-serving-compare.json"
