@@ -22,13 +22,13 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests"), str(REPO / "tools"), str(REPO / "examples" / "custom-framework")]
-import make_data  # noqa: E402
+sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests"), str(REPO / "tools")]
 import serving  # noqa: E402
 import sizes as image_bench  # noqa: E402
 import train_overhead  # noqa: E402
 from catalog import discover  # noqa: E402
-from harness import MLJob, make_tarball, run_job  # noqa: E402
+from harness import run_job  # noqa: E402
+from sample_job import example_job  # noqa: E402
 
 ECHO = """def model_fn(model_dir):
     return None
@@ -61,23 +61,15 @@ def epoch_ratio(repeats=3):
 
 
 def one_epoch_pair():
-    """(host, container) seconds per epoch of the example, one run each."""
-    example = REPO / "examples" / "custom-framework" / "train.py"
+    """(host, container) seconds per epoch of the example on the same data, one run each."""
     with tempfile.TemporaryDirectory() as tmp:
+        job = example_job(Path(tmp), train_rows=EPOCH_ROWS, epochs=EPOCHS)
         data = Path(tmp, "data")
-        make_data.write(str(data / "train"), EPOCH_ROWS, 0)
-        make_data.write(str(data / "validation"), 1000, 1)
         args = ["--epochs", str(EPOCHS), "--learning-rate", "0.5"]
-        subprocess.run([sys.executable, str(example), *args, "--train", str(data / "train"),
-                        "--validation", str(data / "validation"), "--model-dir", str(Path(tmp, "host"))],
-                       check=True, capture_output=True, timeout=600)
+        subprocess.run([sys.executable, str(REPO / "examples" / "custom-framework" / "train.py"), *args,
+                        "--train", str(data / "train"), "--validation", str(data / "validation"),
+                        "--model-dir", str(Path(tmp, "host"))], check=True, capture_output=True, timeout=600)
         host = json.loads(Path(tmp, "host", "metrics.json").read_text())["seconds_per_epoch"]
-        job = MLJob(Path(tmp, "ml"), hyperparameters={
-            "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/src.tar.gz",
-            "epochs": str(EPOCHS), "learning-rate": "0.5"}, channels={
-            "code": {"src.tar.gz": make_tarball(Path(tmp, "src.tar.gz"), {"train.py": example.read_text()})},
-            "train": {"data.csv": data / "train" / "data.csv"},
-            "validation": {"data.csv": data / "validation" / "data.csv"}})
         [r] = run_job(discover()["custom-framework"].tag, job, timeout_s=600)
         if r.exit_code != 0:
             raise SystemExit(f"the example failed in its container: {r.failure_first_line}")

@@ -14,6 +14,22 @@ import make_data  # noqa: E402
 from harness import MLJob, make_tarball, run_job  # noqa: E402
 
 IMAGE = "sm-images/custom-framework:latest"
+EXAMPLE = REPO / "examples" / "custom-framework"
+
+
+def example_job(root, train_rows=200, epochs=40):
+    """The example's job laid out under `root`: generated train/validation data and train.py in a
+    sourcedir.tar.gz, as the SDK submits it (also what the tests and the bench run)."""
+    root = Path(root)
+    make_data.write(str(root / "data" / "train"), train_rows, 0)
+    make_data.write(str(root / "data" / "validation"), 50, 1)
+    tarball = make_tarball(root / "sourcedir.tar.gz", {"train.py": (EXAMPLE / "train.py").read_text()})
+    return MLJob(root / "ml", hyperparameters={
+        "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+        "epochs": str(epochs), "learning-rate": "0.5"}, channels={
+        "code": {"sourcedir.tar.gz": tarball},
+        "train": {"data.csv": root / "data" / "train" / "data.csv"},
+        "validation": {"data.csv": root / "data" / "validation" / "data.csv"}})
 
 
 def main():
@@ -22,15 +38,7 @@ def main():
         import shutil
 
         shutil.rmtree(out)
-    make_data.write(str(out / "data" / "train"), 200, 0)
-    make_data.write(str(out / "data" / "validation"), 50, 1)
-    tarball = make_tarball(out / "sourcedir.tar.gz", {"train.py": (REPO / "examples/custom-framework/train.py").read_text()})
-    job = MLJob(out / "ml", hyperparameters={
-        "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
-        "epochs": "40", "learning-rate": "0.5"}, channels={
-        "code": {"sourcedir.tar.gz": tarball},
-        "train": {"data.csv": out / "data" / "train" / "data.csv"},
-        "validation": {"data.csv": out / "data" / "validation" / "data.csv"}})
+    job = example_job(out)
     print(f"==> running {IMAGE} with /opt/ml at {job.tree('algo-1')}", flush=True)
     [result] = run_job(IMAGE, job, timeout_s=300)
     print(result.logs)

@@ -1,15 +1,12 @@
 """custom-framework: jobs that succeed, in every shape SageMaker and the SDKs hand them over."""
 
 import json
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from harness import MLJob, make_tarball, run_job, write_tree
+from sample_job import example_job
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "examples" / "custom-framework"
 ECHO_ARGS = """
 import json, os, sys
 os.makedirs(os.environ["SM_MODEL_DIR"], exist_ok=True)
@@ -123,18 +120,7 @@ def test_entrypoint_without_the_framework_module(image, tmp_path):
 
 
 def test_example_script_trains_on_train_and_validation_channels(image, tmp_path):
-    sys.path.insert(0, str(EXAMPLE))
-    import make_data
-
-    make_data.write(str(tmp_path / "data" / "train"), 200, 0)
-    make_data.write(str(tmp_path / "data" / "validation"), 50, 1)
-    tarball = make_tarball(tmp_path / "src.tar.gz", {"train.py": (EXAMPLE / "train.py").read_text()})
-    job = MLJob(tmp_path / "ml", hyperparameters={
-        "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/src.tar.gz",
-        "epochs": "40", "learning-rate": "0.5"}, channels={
-        "code": {"src.tar.gz": tarball},
-        "train": {"data.csv": tmp_path / "data" / "train" / "data.csv"},
-        "validation": {"data.csv": tmp_path / "data" / "validation" / "data.csv"}})
+    job = example_job(tmp_path)
     [r] = run_job(image, job)
     assert r.exit_code == 0, r.logs
     assert "framework configuration:" in r.logs and "epoch 40/40" in r.logs
