@@ -94,6 +94,16 @@ def write_tree(folder, content):
             path.write_text(data)
 
 
+def program_job(tmp_path, script, **kwargs):
+    """A one-host job under tmp_path/ml that runs `script` as train.py from /opt/ml/code
+    (sagemaker_program + sagemaker_submit_directory): what every image runs, framework module or
+    not. kwargs go to MLJob (channels, config_override, env)."""
+    job = MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py",
+                                                  "sagemaker_submit_directory": "/opt/ml/code"}, **kwargs)
+    write_tree(job.tree("algo-1") / "code", {"train.py": script})
+    return job
+
+
 def make_tarball(path, files):
     """A sourcedir.tar.gz holding {name: text}."""
     with tarfile.open(path, "w:gz") as tar:

@@ -4,21 +4,12 @@ runs against custom-framework: tests/by_image/custom-framework/test_custom_frame
 
 import pytest
 from conftest import images_under_test
-from harness import MLJob, run_job, write_tree
+from harness import program_job, run_job
 
 
 @pytest.fixture(scope="module", params=images_under_test())
 def image(request, image_of):
     return image_of(request.param)
-
-
-def program_job(tmp_path, script, channels=None, config_override=None):
-    """sagemaker_program from a folder: what every image runs, framework module or not."""
-    job = MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py",
-                                                  "sagemaker_submit_directory": "/opt/ml/code"},
-                channels=channels or {}, config_override=config_override or {})
-    write_tree(job.tree("algo-1") / "code", {"train.py": script})
-    return job
 
 
 def test_a_script_exiting_with_3_exits_3_saying_so(image, tmp_path):

@@ -6,19 +6,12 @@ import tarfile
 import time
 
 import pytest
-from harness import MLJob, run_job, write_tree
+from harness import MLJob, program_job, run_job, write_tree
 
 
 @pytest.fixture
 def image(image_of):
     return image_of("custom-framework")
-
-
-def program_job(tmp_path, script, **hps):
-    job = MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py",
-                                                  "sagemaker_submit_directory": "/opt/ml/code", **hps})
-    write_tree(job.tree("algo-1") / "code", {"train.py": script})
-    return job
 
 
 def test_user_script_exit_code_is_kept(image, tmp_path):
