@@ -130,11 +130,10 @@ def bench(image, model_dir, body, content_type, clients, total, env, *, accept=N
 
 
 def medians(runs):
-    """One result like each of `runs` (bench() results), every number the median across them;
-    what is not a number (statuses, the image) is the first run's."""
+    """One result like each of `runs` (bench() results), every measured figure (a float: seconds,
+    MiB) the median across them; counts, statuses and exit codes (ints or None) are the first run's."""
     first = runs[0]
-    merged = {k: statistics.median(r[k] for r in runs) if isinstance(v, (int, float)) and not isinstance(v, bool)
-              else v for k, v in first.items()}
+    merged = {k: statistics.median(r[k] for r in runs) if isinstance(v, float) else v for k, v in first.items()}
     merged["load"] = [{k: statistics.median(r["load"][i][k] for r in runs) for k in level}
                       for i, level in enumerate(first["load"])]
     merged["repeats"] = len(runs)
