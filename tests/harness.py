@@ -137,6 +137,18 @@ class HostResult:
         return path.read_text() if path.exists() else None
 
     @property
+    def success(self):
+        """The empty marker sagemaker-training writes when a job succeeds."""
+        return (self.tree / "output" / "success").exists()
+
+    def assert_succeeded(self):
+        """What every good job must show: exit 0 before the hard timeout, `success` in its output
+        (what tools written for AWS's images look for in output.tar.gz) and no failure file."""
+        assert self.exit_code == 0 and not self.timed_out, self.logs[-6000:]
+        assert self.failure is None, self.failure
+        assert self.success, f"no /opt/ml/output/success; logs:\n{self.logs[-6000:]}"
+
+    @property
     def failure_first_line(self):
         text = self.failure
         return text.splitlines()[0] if text else None
@@ -149,6 +161,7 @@ class HostResult:
         if code is not None:
             assert self.exit_code == code, self.logs[-6000:]
         assert self.failure is not None, f"no failure file; logs:\n{self.logs[-6000:]}"
+        assert not self.success, "a failed job left a success file"
         assert len(self.failure_first_line) <= 1024
         assert self.touched_outside() == [], "the job changed files outside its own folders"
         return self.failure_first_line

@@ -1,5 +1,8 @@
-"""The failure file: SageMaker shows its first 1024 characters as the job's FailureReason,
-so the cause goes on the first line (never over 1024 characters) and the detail after it."""
+"""How a job's end is marked in /opt/ml/output. The failure file: SageMaker shows its first 1024
+characters as the job's FailureReason, so the cause goes on the first line (never over 1024
+characters) and the detail after it. The success file: an empty `success`, as sagemaker-training's
+`files.write_success_file()` writes it; tools written for AWS's images look for it in
+output.tar.gz. A job leaves exactly one of the two."""
 
 import os
 
@@ -23,8 +26,14 @@ def write(path, cause, detail="", limit=16384):
         f.write(text)
 
 
+def write_success(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w"):
+        pass
+
+
 def clear(path):
-    """A job that succeeds leaves no failure file, also where a restart finds an old one."""
+    """Remove an old marker: a restart may find the one an earlier run left."""
     try:
         os.remove(path)
     except FileNotFoundError:

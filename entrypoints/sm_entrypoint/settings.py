@@ -36,3 +36,7 @@ class Settings:
     @property
     def failure_file(self):
         return os.path.join(self.base_dir, "output", "failure")
+
+    @property
+    def success_file(self):
+        return os.path.join(self.base_dir, "output", "success")

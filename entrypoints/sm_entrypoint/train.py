@@ -24,6 +24,8 @@ def _job(settings):
     plan = program.resolve(env, settings.base_dir)
     with signals.forwarding() as forwarder:
         plan.run()
+    # Marked now: from here on a stop request ends the job as the success it is (exit 0).
+    failure.write_success(settings.success_file)
     signals.finish_on_stop()
     if forwarder.received:
         log.info("%s ended after a stop request", plan)
@@ -40,6 +42,7 @@ def run():
         print(f"train: {e}", file=sys.stderr)
         return 2
     failure.clear(settings.failure_file)
+    failure.clear(settings.success_file)
     if os.environ.get("SM_IMAGE_NOTICE"):  # what an image wants every job log to say (a fallback build)
         log.warning("image notice: %s", os.environ["SM_IMAGE_NOTICE"])
     try:
@@ -56,6 +59,7 @@ def run():
 def _fail(settings, cause, detail, code):
     log.error("%s", failure.first_line(cause))
     try:
+        failure.clear(settings.success_file)
         failure.write(settings.failure_file, cause, detail, settings.failure_limit)
     except OSError as e:
         log.error("could not write %s: %s", settings.failure_file, e)

@@ -35,8 +35,7 @@ def tox21_job(tmp_path, channels=None, **hps):
 
 
 def succeeded(result):
-    assert result.exit_code == 0 and not result.timed_out, result.logs[-6000:]
-    assert result.failure is None
+    result.assert_succeeded()
     return json.loads((result.model / "metrics.json").read_text())
 
 

@@ -175,7 +175,14 @@ def test_success_leaves_no_failure_file_even_after_an_earlier_failure(image, tmp
     job = program_job(tmp_path, "print('fine')")
     (job.tree("algo-1") / "output" / "failure").write_text("left over from an earlier attempt")
     [r] = run_job(image, job)
-    assert r.exit_code == 0 and r.failure is None
+    r.assert_succeeded()
+
+
+def test_failure_removes_the_success_marker_of_an_earlier_run(image, tmp_path):
+    job = program_job(tmp_path, "raise SystemExit('bad input')")
+    (job.tree("algo-1") / "output" / "success").write_text("")
+    [r] = run_job(image, job)
+    assert "bad input" in r.cause()  # cause() also asserts that no success file is left
 
 
 def test_sigterm_reaches_the_user_script_which_can_checkpoint(image, tmp_path):

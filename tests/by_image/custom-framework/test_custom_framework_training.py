@@ -34,7 +34,7 @@ def test_submit_tarball_path_receives_hyperparameters_as_arguments(image, tmp_pa
     [r] = run_job(image, job)
     assert r.exit_code == 0, r.logs
     assert argv_of(r)["argv"] == ["--hp1", "value1"]
-    assert r.failure is None
+    r.assert_succeeded()
     assert json.loads(argv_of(r)["framework"])["framework"] == "custom-framework"  # module configured it
 
 

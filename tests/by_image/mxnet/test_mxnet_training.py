@@ -11,7 +11,7 @@ image, mnist, trained = workload.image, workload.mnist, workload.trained  # shar
 
 def test_a_job_trains_and_writes_the_model(trained):
     result, model = trained
-    assert result.failure is None
+    result.assert_succeeded()
     assert sorted(p.name for p in model.iterdir()) == ["code", "model-0000.params", "model-shapes.json",
                                                        "model-symbol.json"]
     assert (model / "code" / "inference.py").is_file()
