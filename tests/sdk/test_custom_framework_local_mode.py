@@ -54,7 +54,8 @@ def test_sdk2_local_mode_trains(image, workload, shape, count):
     assert result["hp1"] == "value1" and result["epochs"] == 3 and result["train"] == ["rows.csv"]
     assert len(result["hosts"]) == count
     with tarfile.open(f"{outcome['artifacts']}/output.tar.gz") as tar:
-        assert "failure" not in [m.name.lstrip("./") for m in tar.getmembers()]
+        members = [m.name.lstrip("./") for m in tar.getmembers()]
+    assert "success" in members and "failure" not in members, members
 
 
 def test_sdk2_generic_estimator_with_entrypoint_hyperparameter(image, workload):
@@ -75,6 +76,7 @@ def test_sdk2_failure_reaches_the_sdk(image, workload):
     assert outcome and not outcome["ok"], proc.stdout[-4000:]
     with tarfile.open(f"{outcome['artifacts']}/output.tar.gz") as tar:
         failure = tar.extractfile("failure").read().decode()
+        assert "success" not in [m.name.lstrip("./") for m in tar.getmembers()]
     assert failure.splitlines()[0] == "user script train.py exited with code 1: no data for you"
 
 
