@@ -6,7 +6,13 @@ import logging
 log = logging.getLogger("sm_entrypoint")
 
 
+def one_line(text):
+    """A cause as one log line: the first line a log viewer shows must say it all."""
+    return " ".join(str(text).split())
+
+
 def run():
+    from .errors import JobError
     from .serving.errors import ConfigError
     from .serving.settings import ServingSettings
 
@@ -17,7 +23,9 @@ def run():
         except ImportError as e:
             raise ConfigError(f"this image cannot serve models: {e} (the server needs gunicorn)") from None
         runner.run(settings)
-    except ConfigError as e:
-        log.error("serve cannot start: %s", e)
+    except (ConfigError, JobError) as e:
+        log.error("serve cannot start: %s", one_line(getattr(e, "cause", e)))
+        if isinstance(e, ConfigError) and getattr(e, "detail", ""):
+            log.info("%s", e.detail.rstrip())
         return 2
     return 0

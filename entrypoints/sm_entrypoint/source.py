@@ -1,30 +1,37 @@
-"""The submitted source (`sagemaker_submit_directory`): a folder used where it is, or a tarball
-(path, file:// or s3://) checked member by member before anything is extracted."""
+"""The submitted source (`sagemaker_submit_directory`, and `serve`'s SAGEMAKER_SUBMIT_DIRECTORY): a
+folder used where it is, or a tarball (path, file:// or s3://) checked member by member before
+anything is extracted; and its requirements.txt, installed with pip's output streamed to the log."""
 
+import collections
 import logging
 import os
+import signal
 import subprocess
 import tarfile
 import tempfile
+import threading
 from urllib.parse import urlparse
 
+from . import s3
 from .errors import JobError
 from .process import python
 
 log = logging.getLogger("sm_entrypoint")
-PIP_TIMEOUT_S = 3600
+PIP_TIMEOUT_VARIABLE = "SM_ENTRYPOINT_PIP_TIMEOUT_SECONDS"
+DEFAULT_PIP_TIMEOUT_S = 3600
+PIP_TAIL_LINES = 60
 
 
 def _download_s3(url, dest_dir):
+    """The tarball at `url`, fetched with the shared S3 client (endpoint from the environment,
+    bounded timeouts, an overall deadline)."""
     parsed = urlparse(url)
     target = os.path.join(dest_dir, os.path.basename(parsed.path) or "sourcedir.tar.gz")
-    log.info("downloading %s", url)
+    log.info("downloading %s (%s)", url, s3.describe_endpoint())
     try:
-        import boto3
-
-        boto3.client("s3").download_file(parsed.netloc, parsed.path.lstrip("/"), target)
-    except Exception as e:  # noqa: BLE001 - the cause is reported as it is
-        raise JobError(f"could not download the submitted source {url}: {type(e).__name__}: {e}") from e
+        s3.download(url, target)
+    except s3.S3Error as e:
+        raise JobError(f"could not download the submitted source: {e}") from e
     return target
 
 
@@ -71,8 +78,9 @@ def code_dir_for_extraction(base_dir):
     return fresh
 
 
-def stage(uri, base_dir):
-    """Return the folder that holds the submitted source, fetching and extracting it if need be."""
+def stage(uri, base_dir, name="sagemaker_submit_directory"):
+    """Return the folder that holds the submitted source, fetching and extracting it if need be.
+    `name` is what the user set (the hyperparameter, or serve's variable), for the messages."""
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         uri = parsed.path
@@ -80,34 +88,75 @@ def stage(uri, base_dir):
         with tempfile.TemporaryDirectory() as tmp:
             tarball = _download_s3(uri, tmp)
             target = code_dir_for_extraction(base_dir)
+            log.info("extracting %s into %s", uri, target)
             extract(tarball, target)
             return target
     elif parsed.scheme:
-        raise JobError(f"sagemaker_submit_directory {uri!r}: only a folder, a .tar.gz path, file:// or s3:// is supported")
+        raise JobError(f"{name} {uri!r}: only a folder, a .tar.gz path, file:// or s3:// is supported")
     if os.path.isdir(uri):
         return uri  # local mode bind-mounts the user's folder here: run it in place, write nothing
     if not os.path.exists(uri):
-        raise JobError(f"sagemaker_submit_directory {uri} does not exist")
+        raise JobError(f"{name} {uri} does not exist")
     target = code_dir_for_extraction(base_dir)
     log.info("extracting %s into %s", uri, target)
     extract(uri, target)
     return target
 
 
-def install_requirements(code_dir):
-    """Install requirements.txt found beside the program first, as sagemaker-training does."""
+def pip_timeout_s(env=None):
+    """How long installing a requirements.txt may take (train and serve alike)."""
+    env = os.environ if env is None else env
+    raw = env.get(PIP_TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_PIP_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise JobError(f"{PIP_TIMEOUT_VARIABLE} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise JobError(f"{PIP_TIMEOUT_VARIABLE} must be positive, got {raw!r}")
+    return value
+
+
+def _stream(pipe, tail):
+    """pip's output into the log line by line as it comes, the last lines kept for the cause."""
+    for raw in iter(pipe.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        tail.append(line)
+        log.info("pip: %s", line)
+
+
+def install_requirements(code_dir, timeout_s=None):
+    """Install requirements.txt found beside the program first, as sagemaker-training (and AWS's
+    serving toolkits, for code/requirements.txt) do: pip runs in that folder, so relative paths in
+    the file (./wheels/x.whl, --find-links wheels) mean the folder's own; it is stopped, with
+    everything it started, after SM_ENTRYPOINT_PIP_TIMEOUT_SECONDS."""
     path = os.path.join(code_dir, "requirements.txt")
     if not os.path.isfile(path):
         return
-    log.info("installing %s", path)
+    limit = pip_timeout_s() if timeout_s is None else timeout_s
+    log.info("installing %s (at most %g s, %s)", path, limit, PIP_TIMEOUT_VARIABLE)
+    proc = subprocess.Popen([python(), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
+                             "-r", path], cwd=code_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    tail = collections.deque(maxlen=PIP_TAIL_LINES)
+    reader = threading.Thread(target=_stream, args=(proc.stdout, tail), daemon=True)
+    reader.start()
     try:
-        proc = subprocess.run([python(), "-m", "pip", "install", "--no-input", "-r", path], cwd=code_dir,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=PIP_TIMEOUT_S)
+        code = proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
-        raise JobError(f"installing requirements.txt took over {PIP_TIMEOUT_S} s and was stopped") from None
-    output = proc.stdout.decode("utf-8", errors="replace")
-    print(output, end="", flush=True)
-    if proc.returncode != 0:
-        last = next((ln for ln in reversed(output.splitlines()) if ln.strip()), "")
-        raise JobError(f"installing requirements.txt failed (pip exit {proc.returncode}): {last}",
-                       detail=output[-4000:], exit_code=proc.returncode)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # pip and whatever it started (a build backend)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        reader.join(timeout=5)
+        raise JobError(f"installing {path} took over {limit:g} s ({PIP_TIMEOUT_VARIABLE}) and was stopped",
+                       detail="\n".join(tail)) from None
+    reader.join(timeout=5)
+    if code != 0:
+        errors = [ln.strip() for ln in tail if ln.strip().startswith("ERROR:")]
+        last = errors[0] if errors else next((ln.strip() for ln in reversed(tail) if ln.strip()), "")
+        raise JobError(f"installing {path} failed (pip exit {code}): {last}", detail="\n".join(tail),
+                       exit_code=code)
+    log.info("installed %s", path)

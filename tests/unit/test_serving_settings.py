@@ -12,6 +12,7 @@ def test_defaults_follow_sagemaker():
     assert s.execution_parameters == {"MaxConcurrentTransforms": cpu_count(), "BatchStrategy": "MULTI_RECORD",
                                       "MaxPayloadInMB": 6}
     assert (s.model_dir, s.program, s.submit_dir, s.default_handlers) == ("/opt/ml/model", "inference.py", "", "")
+    assert not s.program_named
 
 
 def test_every_variable_is_honoured():
@@ -36,10 +37,18 @@ def test_max_concurrent_transforms_defaults_to_the_workers():
     ({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"}, "SAGEMAKER_MODEL_SERVER_WORKERS must be at least 1, got '0'"),
     ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "SAGEMAKER_BATCH_STRATEGY must be one of MULTI_RECORD, SINGLE_RECORD"),
     ({"SAGEMAKER_PROGRAM": "../x.py"}, "SAGEMAKER_PROGRAM must be a file name"),
-    ({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/sourcedir.tar.gz"},
-     "SAGEMAKER_SUBMIT_DIRECTORY=s3://bucket/sourcedir.tar.gz is not fetched by this server"),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "https://example.invalid/sourcedir.tar.gz"},
+     "SAGEMAKER_SUBMIT_DIRECTORY=https://example.invalid/sourcedir.tar.gz: only a folder, a .tar.gz path, file:// or "
+     "s3:// is supported"),
 ])
 def test_a_bad_setting_is_refused_in_one_line(env, message):
     with pytest.raises(ConfigError) as e:
         ServingSettings.from_env(env)
     assert str(e.value).startswith(message)
+
+
+def test_an_s3_submit_directory_is_accepted_and_kept_as_given():
+    """SDK 1.x and the Step Functions Data Science SDK deploy so: fetched at start-up (user_script)."""
+    s = ServingSettings.from_env({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/source/sourcedir.tar.gz",
+                                  "SAGEMAKER_PROGRAM": "inference.py"})
+    assert (s.submit_dir, s.program, s.program_named) == ("s3://bucket/source/sourcedir.tar.gz", "inference.py", True)

@@ -69,3 +69,16 @@ def test_non_empty_code_folder_gets_a_fresh_one(tmp_path):
     (code / "stale.py").write_text("")
     fresh = source.code_dir_for_extraction(str(tmp_path / "ml"))
     assert fresh != str(code)
+
+
+def test_messages_name_what_the_user_set(tmp_path):
+    """serve stages SAGEMAKER_SUBMIT_DIRECTORY with the same code: its messages say that name."""
+    with pytest.raises(JobError, match="^SAGEMAKER_SUBMIT_DIRECTORY .*nope.tar.gz does not exist"):
+        source.stage(str(tmp_path / "nope.tar.gz"), str(tmp_path / "ml"), name="SAGEMAKER_SUBMIT_DIRECTORY")
+    with pytest.raises(JobError, match="^SAGEMAKER_SUBMIT_DIRECTORY 'ftp://x/y': only a folder"):
+        source.stage("ftp://x/y", str(tmp_path / "ml"), name="SAGEMAKER_SUBMIT_DIRECTORY")
+
+
+def test_pip_timeout_is_one_setting_with_a_default():
+    assert source.pip_timeout_s({}) == source.DEFAULT_PIP_TIMEOUT_S
+    assert source.pip_timeout_s({"SM_ENTRYPOINT_PIP_TIMEOUT_SECONDS": "90"}) == 90

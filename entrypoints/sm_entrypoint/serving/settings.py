@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+SUBMIT_SCHEMES = ("file://", "s3://")
 
 
 def _int(env, name, default, minimum=1):
@@ -39,8 +40,9 @@ class ServingSettings:
     max_concurrent_transforms: int
     model_dir: str
     program: str  # the inference script's file name
-    submit_dir: str  # where the script lives, "" for <model_dir>/code
+    submit_dir: str  # SAGEMAKER_SUBMIT_DIRECTORY: a folder, a tarball path or an s3:// URL; "" for none
     default_handlers: str  # the image's module of framework defaults, "" for none
+    program_named: bool = False  # SAGEMAKER_PROGRAM was set: the script must exist
 
     @property
     def max_payload_bytes(self):
@@ -64,9 +66,9 @@ class ServingSettings:
         if os.path.basename(program) != program:
             raise ConfigError(f"SAGEMAKER_PROGRAM must be a file name, got {program!r}")
         submit_dir = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "").strip()
-        if "://" in submit_dir and not submit_dir.startswith("file://"):
-            raise ConfigError(f"SAGEMAKER_SUBMIT_DIRECTORY={submit_dir} is not fetched by this server: "
-                              "package the code in model.tar.gz under code/, or name a local folder")
+        if "://" in submit_dir and not submit_dir.startswith(SUBMIT_SCHEMES):
+            raise ConfigError(f"SAGEMAKER_SUBMIT_DIRECTORY={submit_dir}: only a folder, a .tar.gz path, "
+                              "file:// or s3:// is supported")
         return cls(
             port=_int(env, "SAGEMAKER_BIND_TO_PORT", 8080),
             workers=workers,
@@ -78,4 +80,5 @@ class ServingSettings:
             program=program,
             submit_dir=submit_dir.removeprefix("file://"),
             default_handlers=env.get("SAGEMAKER_DEFAULT_HANDLERS", "").strip(),
+            program_named=bool(env.get("SAGEMAKER_PROGRAM", "").strip()),
         )
