@@ -1,6 +1,7 @@
 """Runs the app under gunicorn: pre-forked sync workers (one request at a time each, the fastest
-shape for CPU-bound inference), model_fn once in each worker before it accepts a connection, a
-worker that dies replaced, and SIGTERM ending everything within about a second."""
+shape for CPU-bound inference) on a unix socket behind the front end (frontend.py), model_fn once
+in each worker before it accepts a connection, a worker that dies replaced, and SIGTERM ending
+everything within about a second."""
 
 import logging
 import os
@@ -9,27 +10,29 @@ import threading
 
 from gunicorn.app.base import BaseApplication
 
+from . import frontend, user_script
 from . import handlers as hooks
-from . import user_script
 from .app import ModelState, make_app
 from .errors import ConfigError
 from .settings import cpu_count
+from .supervisor import Supervisor
 
 log = logging.getLogger("sm_entrypoint")
 STOP_GRACE_S = 1  # SIGTERM: workers get this long to finish a request, then are killed
 
 
 class ModelServer(BaseApplication):
-    def __init__(self, settings, handlers):
+    def __init__(self, settings, handlers, run_dir):
         self.settings = settings
         self.handlers = handlers
+        self.run_dir = run_dir
         self.state = ModelState()
         super().__init__()
 
     def load_config(self):
         s = self.settings
         options = {
-            "bind": [f"0.0.0.0:{s.port}"],
+            "bind": [f"unix:{frontend.worker_socket(self.run_dir)}"],
             "workers": s.workers,
             "worker_class": "sync",
             "timeout": s.timeout_s,
@@ -62,6 +65,7 @@ class ModelServer(BaseApplication):
         try:
             self.state.model = self.handlers.load_model(self.settings.model_dir)
             self.state.loaded = True
+            frontend.mark_ready(self.run_dir)
         except Exception as e:
             log.exception("model_fn(%r) failed in worker %d", self.settings.model_dir, os.getpid())
             raise ConfigError(f"model_fn failed: {type(e).__name__}: {e}") from e
@@ -80,19 +84,39 @@ class ModelServer(BaseApplication):
 def _exit_now(_arbiter=None, _worker=None):
     """Leave without the interpreter's teardown: a framework's own (MXNet's engine threads, for
     one) can take seconds after a fork, and SIGTERM must end the server within 2 s. Called by
-    gunicorn in a worker as it exits (the pending SystemExit carries the code), and by run()."""
+    gunicorn in a worker as it exits (the pending SystemExit carries the code)."""
     exc = sys.exc_info()[1]
-    code = exc.code if isinstance(exc, SystemExit) else (1 if exc else 0)
-    code = code if isinstance(code, int) else (0 if code is None else 1)
+    _leave(_exit_code(exc) if isinstance(exc, SystemExit) else (1 if exc else 0))
+
+
+def _exit_code(stop):
+    return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+
+
+def _leave(code):
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
+def _arbiter(settings, handlers, run_dir):
+    """The forked child that runs gunicorn's arbiter; leaves with its exit code."""
+    code = 1
+    try:
+        ModelServer(settings, handlers, run_dir).run()
+    except SystemExit as stop:  # gunicorn's arbiter ends with sys.exit(status)
+        code = _exit_code(stop)
+    except Exception:  # noqa: BLE001 - said in the log; the supervisor ends with code 1
+        log.exception("the model server's arbiter failed")
+    _leave(code)
+
+
 def prepare(settings):
-    """Everything that can fail before a worker starts: the script, the defaults, the hooks."""
+    """Everything that can fail before a worker starts: the script (fetched if need be), its
+    requirements.txt, the defaults, the hooks."""
     path = user_script.script_path(settings)
+    user_script.install_requirements(path, settings)
     user = user_script.load(path) if path else None
     defaults = user_script.load_defaults(settings.default_handlers)
     handlers = hooks.resolve(user, defaults)
@@ -111,12 +135,22 @@ def share_cpus(settings):
 
 
 def run(settings):
+    """The whole server; never returns (leaves with the arbiter's exit code)."""
     share_cpus(settings)
     handlers = prepare(settings)
+    run_dir = frontend.run_dir()
+    nginx = frontend.Nginx(settings, run_dir)
     log.info("serving %s on port %d: %d worker(s), timeout %d s, payload limit %d MB, %s",
              settings.model_dir, settings.port, settings.workers, settings.timeout_s,
              settings.max_payload_mb, settings.batch_strategy)
+    arbiter_pid = os.fork()
+    if arbiter_pid == 0:
+        _arbiter(settings, handlers, run_dir)
+    supervisor = Supervisor(arbiter_pid, nginx)
     try:
-        ModelServer(settings, handlers).run()
-    except SystemExit:  # gunicorn's arbiter ends with sys.exit(status)
-        _exit_now()
+        code = supervisor.start_front_end(frontend.worker_socket(run_dir))
+        if code is None:
+            code = supervisor.wait()
+    finally:
+        frontend.remove(run_dir)
+    _leave(code)

@@ -1,0 +1,150 @@
+"""The front end: nginx on the public port, in front of the gunicorn workers (on a unix socket).
+
+SageMaker pings an endpoint while it takes traffic and takes an instance whose /ping fails or
+takes over 2 s out of service. A sync worker answers nothing while it runs a request, so /ping
+must not wait for one: nginx answers it itself, from a marker file that the first worker to load
+the model creates. nginx also reads every request body in full before a worker sees it, so slow
+clients never hold a worker, and it refuses an oversized body from its Content-Length alone.
+The same design as AWS's own scikit-learn and XGBoost containers (nginx + gunicorn), and as MMS and
+TorchServe, which answer /ping from their Netty front end whatever the workers do.
+"""
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+
+from .errors import ConfigError
+
+log = logging.getLogger("sm_entrypoint")
+NGINX = "/usr/sbin/nginx"
+READY = "ready"  # the marker: a worker has loaded the model
+SOCKET = "workers.sock"
+CLIENT_TIMEOUT_S = 60  # a client that sends its request slower than this is answered 408
+STOP_S = 2.0  # how long nginx may take to stop before it is killed
+
+TEMPLATE = """\
+daemon off;
+master_process on;
+user www-data;
+worker_processes 1;
+pid {run_dir}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  server_tokens off;
+  charset utf-8;
+  default_type text/plain;
+  client_body_temp_path {run_dir}/body;
+  proxy_temp_path {run_dir}/proxy;
+  fastcgi_temp_path {run_dir}/fastcgi;
+  uwsgi_temp_path {run_dir}/uwsgi;
+  scgi_temp_path {run_dir}/scgi;
+  # Bodies stay in memory, and one over the limit is refused from its Content-Length, unread.
+  client_max_body_size {max_body};
+  client_body_buffer_size {max_body};
+  client_header_timeout {client_timeout}s;
+  client_body_timeout {client_timeout}s;
+  send_timeout {client_timeout}s;
+  underscores_in_headers on;
+  upstream workers {{ server unix:{run_dir}/{socket}; }}
+  server {{
+    listen {port} backlog=2048;
+    error_page 413 @too_large;
+    error_page 502 @no_worker;
+    error_page 504 @worker_timeout;
+    location = /ping {{
+      if (-f {run_dir}/{ready}) {{ return 200; }}
+      return 503 "the model is not loaded yet\\n";
+    }}
+    location / {{
+      proxy_pass http://workers;
+      proxy_set_header Host $http_host;
+      # The workers answer 504 themselves at SAGEMAKER_MODEL_SERVER_TIMEOUT; a request may also
+      # wait for a free worker first, so nginx waits longer than that.
+      proxy_read_timeout {upstream_timeout}s;
+      proxy_send_timeout {upstream_timeout}s;
+      proxy_buffering off;
+    }}
+    location @too_large {{
+      return 413 "the body is $content_length bytes, over the limit of {max_body} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB)\\n";
+    }}
+    location @no_worker {{
+      return 502 "the model server's worker ended before it answered (see the server log); it is replaced\\n";
+    }}
+    location @worker_timeout {{
+      return 504 "no model server worker answered within {upstream_timeout} s\\n";
+    }}
+  }}
+}}
+"""
+
+
+def config(settings, run_dir):
+    """nginx's whole configuration for these settings."""
+    return TEMPLATE.format(run_dir=run_dir, socket=SOCKET, ready=READY, port=settings.port,
+                           max_body=settings.max_payload_bytes, client_timeout=CLIENT_TIMEOUT_S,
+                           upstream_timeout=2 * settings.timeout_s + 30)
+
+
+def run_dir():
+    """A fresh folder for the socket, the marker and nginx's files: in memory where possible."""
+    parent = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    folder = tempfile.mkdtemp(prefix="sm-serve-", dir=parent)
+    os.chmod(folder, 0o755)  # nginx's worker (www-data) reaches the socket and the marker here
+    return folder
+
+
+def worker_socket(folder):
+    return os.path.join(folder, SOCKET)
+
+
+def mark_ready(folder):
+    """Called in a worker once model_fn has returned: from now on /ping answers 200."""
+    with open(os.path.join(folder, READY), "w"):
+        pass
+
+
+class Nginx:
+    def __init__(self, settings, folder):
+        if not os.access(NGINX, os.X_OK):
+            raise ConfigError(f"this image cannot serve models: {NGINX} (the front end) is missing")
+        self.folder = folder
+        self.conf = os.path.join(folder, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(config(settings, folder))
+        self.check()
+        self.proc = None
+
+    def check(self):
+        """`nginx -t`: a bad setting is said in one line before anything starts."""
+        proc = subprocess.run([NGINX, "-q", "-t", "-c", self.conf, "-e", "stderr"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+            raise ConfigError(f"the front end (nginx) refuses its configuration: {lines[0] if lines else proc.returncode}")
+
+    def start(self):
+        self.proc = subprocess.Popen([NGINX, "-c", self.conf, "-e", "stderr"], stdin=subprocess.DEVNULL)
+        return self.proc
+
+    def stop_accepting(self):
+        """SIGQUIT: nginx stops listening and closes once the requests in hand are answered."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(3)
+
+    def stop(self):
+        """SIGTERM (nginx's fast shutdown), then SIGKILL after STOP_S."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(STOP_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def remove(folder):
+    shutil.rmtree(folder, ignore_errors=True)
