@@ -5,6 +5,7 @@ AWS_ENDPOINT_URL (both honoured by boto3 itself; SDK 2.x local mode sets the fir
 S3_ENDPOINT_URL (what SDK 3.x local mode and sagemaker-training use, which boto3 ignores). Every
 call has connect and read timeouts and a few retries, and a download has an overall deadline."""
 
+import logging
 import os
 import time
 from urllib.parse import urlparse
@@ -70,6 +71,7 @@ def client(env=None):
     timeouts."""
     import boto3
 
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)  # not "Found credentials in ..." each time
     url, _ = endpoint(env)
     return boto3.session.Session().client("s3", endpoint_url=url, region_name=region(env), config=client_config())
 

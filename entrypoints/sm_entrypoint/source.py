@@ -56,14 +56,19 @@ def check_members(archive, target):
             raise JobError(f"submitted tarball refused: member {m.name!r} is a device file")
 
 
-def extract(tarball, target):
+def extract(tarball, target, label=None):
+    """`label`: what the user named (an s3:// URL fetched into a temporary file), for the messages."""
+    label = label or tarball
     try:
         with tarfile.open(tarball, "r:*") as archive:
-            check_members(archive, target)
+            try:
+                check_members(archive, target)
+            except JobError as e:
+                raise JobError(f"{e.cause} (in {label})") from None
             kwargs = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
             archive.extractall(target, **kwargs)
     except tarfile.TarError as e:
-        raise JobError(f"the submitted source {tarball} is not a readable tarball: {e}") from e
+        raise JobError(f"the submitted source {label} is not a readable tarball: {e}") from e
 
 
 def code_dir_for_extraction(base_dir):
@@ -89,7 +94,7 @@ def stage(uri, base_dir, name="sagemaker_submit_directory"):
             tarball = _download_s3(uri, tmp)
             target = code_dir_for_extraction(base_dir)
             log.info("extracting %s into %s", uri, target)
-            extract(tarball, target)
+            extract(tarball, target, label=uri)
             return target
     elif parsed.scheme:
         raise JobError(f"{name} {uri!r}: only a folder, a .tar.gz path, file:// or s3:// is supported")

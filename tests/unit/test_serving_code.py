@@ -158,7 +158,8 @@ def test_an_s3_tarball_with_an_escaping_member_is_refused_before_extraction(tmp_
     bucket.put_object(Bucket="models", Key="evil.tar.gz",
                       Body=tarball_bytes({"inference.py": SCRIPT, "../../escaped.py": "x = 1\n"}))
     (tmp_path / "model").mkdir()
-    with pytest.raises(ConfigError, match="submitted tarball refused: member '../../escaped.py' would be written outside"):
+    with pytest.raises(ConfigError, match=r"^submitted tarball refused: member '../../escaped.py' would be written outside "
+                                          r"the code folder \(in s3://models/evil.tar.gz\)$"):
         user_script.script_path(settings(tmp_path / "model", SAGEMAKER_SUBMIT_DIRECTORY="s3://models/evil.tar.gz"))
 
 
