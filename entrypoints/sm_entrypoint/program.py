@@ -55,8 +55,11 @@ class Script:
         log.info("running %s", " ".join(cmd))
         result = process.run(cmd, env={**os.environ, **self.env_vars}, cwd=self.cwd)
         if result.returncode != 0:
-            raise JobError(result.describe(str(self)), detail="\n".join(result.stderr_tail),
-                           exit_code=result.exit_code)
+            # A launcher (mpirun, torchrun) or one rank of a group names the rank that failed first.
+            explain = getattr(self, "explain_failure", None)
+            cause, detail = explain(result) if explain else (result.describe(str(self)),
+                                                             "\n".join(result.stderr_tail))
+            raise JobError(cause, detail=detail, exit_code=result.exit_code)
 
 
 class FrameworkModule:

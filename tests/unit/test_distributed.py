@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from sm_entrypoint import cluster, distributed
-from sm_entrypoint.distributed import mpi, ssh, torchrun
+from sm_entrypoint.distributed import mpi, rendezvous, ssh, torchrun
 from sm_entrypoint.errors import JobError
 from sm_entrypoint.program import Script
 
@@ -72,7 +72,7 @@ def test_torch_distributed_runs_torchrun_with_this_hosts_rank():
 def test_plain_script_gets_the_rendezvous_variables(monkeypatch):
     monkeypatch.delenv("MASTER_PORT", raising=False)
     plan = distributed.plan(script(), env(current="algo-2"))
-    assert type(plan) is Script
+    assert isinstance(plan, rendezvous.Rank) and plan.host == "algo-2"
     assert {k: plan.env_vars[k] for k in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")} == {
         "MASTER_ADDR": "algo-1", "MASTER_PORT": "29500", "WORLD_SIZE": "2", "RANK": "1"}
     assert plan.env_vars["SM_HPS"] == "{}"
@@ -106,3 +106,8 @@ def test_worker_finishes_when_the_master_is_done():
     threading.Timer(1.0, presence.done).start()
     mpi.Worker("127.0.0.1", "user script train.py")._wait_for_master(port)
     presence.sock.close()
+
+
+def test_one_host_runs_the_plain_script_with_the_rendezvous_variables():
+    plan = distributed.plan(script(), env(hosts=["algo-1"]))
+    assert type(plan) is Script and plan.env_vars["WORLD_SIZE"] == "1"

@@ -12,11 +12,14 @@ from .. import cluster
 from ..errors import JobError
 from ..program import Script
 from ..settings import Settings
-from . import ssh
+from . import launcher_stderr, rank_error, ssh
 
 log = logging.getLogger("sm_entrypoint")
 MASTER_GONE_S = 30.0
 LOG_EVERY_S = 60.0
+# The user's mpirun options that place ranks otherwise than `--map-by slot` (then no host is named).
+MAPPING_OPTIONS = ("-map-by", "--map-by", "-npernode", "--npernode", "-N", "-ppr", "--ppr",
+                   "-rf", "--rankfile", "-rank-by", "--rank-by", "-npersocket", "--npersocket")
 
 
 def key_port(settings):
@@ -24,10 +27,12 @@ def key_port(settings):
 
 
 def mpirun_options(hosts, nproc, interface, custom_options):
-    """mpirun's options, as sagemaker-training's MPI runner gives them, then the user's own."""
+    """mpirun's options, as sagemaker-training's MPI runner gives them, then the user's own.
+    --tag-output (sagemaker-training passes it too) prefixes every line with its rank, so that
+    the rank that failed first is known by its own error."""
     host_list = ["localhost"] if len(hosts) == 1 else hosts
     return [
-        "mpirun", "--allow-run-as-root",
+        "mpirun", "--allow-run-as-root", "--tag-output",
         "--host", ",".join(f"{h}:{nproc}" for h in host_list), "-np", str(nproc * len(host_list)),
         "--bind-to", "none", "--map-by", "slot",
         "--mca", "btl_tcp_if_include", interface, "--mca", "oob_tcp_if_include", interface,
@@ -39,7 +44,9 @@ def mpirun_options(hosts, nproc, interface, custom_options):
     ]
 
 
-class Master(Script):
+class Master(rank_error.NamesFailingRank, Script):
+    launcher = "mpirun"
+
     @classmethod
     def from_script(cls, script, hosts, nproc, custom_options, interface):
         plan = cls(script.path, script.args, script.cwd, script.env_vars)
@@ -54,6 +61,10 @@ class Master(Script):
         exported = [a for name in sorted(self.env_vars) for a in ("-x", name)]
         return [*mpirun_options(self.hosts, self.nproc, self.interface, self.custom_options), *exported,
                 *super().command()]
+
+    def find_rank_error(self, lines):
+        custom_mapping = any(o.split("=")[0] in MAPPING_OPTIONS for o in shlex.split(self.custom_options))
+        return launcher_stderr.from_mpirun(lines, None if custom_mapping else self.hosts, self.nproc)
 
     def run(self):
         if len(self.hosts) > 1:

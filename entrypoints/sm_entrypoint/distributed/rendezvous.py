@@ -5,6 +5,8 @@ the job's own environment already gives wins."""
 import os
 
 from ..errors import JobError
+from ..program import Script
+from . import rank_error
 
 MASTER_PORT = "29500"  # what AWS's PyTorch training toolkit sets
 
@@ -30,6 +32,18 @@ def variables(hosts, current, interface):
     return {k: os.environ.get(k, v) for k, v in values.items()}
 
 
+class Rank(rank_error.NamesFailingRank, Script):
+    """The script on one host of several: itself one rank of the group, so its failure names it."""
+
+    def find_rank_error(self, lines):
+        return rank_error.from_rank(lines, self.env_vars["RANK"], self.host)
+
+
 def with_rendezvous(script, hosts, current, interface):
-    script.env_vars = {**script.env_vars, **variables(hosts, current, interface)}
-    return script
+    env_vars = {**script.env_vars, **variables(hosts, current, interface)}
+    if len(hosts) == 1:
+        script.env_vars = env_vars
+        return script
+    rank = Rank(script.path, script.args, script.cwd, env_vars)
+    rank.host = current
+    return rank

@@ -3,11 +3,14 @@ address as the rendezvous. torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* 
 
 from .. import process
 from ..program import Script
+from . import launcher_stderr, rank_error
 
 MASTER_PORT = "7777"  # what sagemaker-training's torch_distributed runner uses
 
 
-class Torchrun(Script):
+class Torchrun(rank_error.NamesFailingRank, Script):
+    launcher = "torchrun"
+
     @classmethod
     def from_script(cls, script, hosts, current, nproc):
         plan = cls(script.path, script.args, script.cwd, script.env_vars)
@@ -16,6 +19,9 @@ class Torchrun(Script):
 
     def __str__(self):
         return f"torchrun of {super().__str__()}"
+
+    def find_rank_error(self, lines):
+        return launcher_stderr.from_torchrun(lines, self.hosts[self.node_rank])
 
     def command(self):
         cmd = [process.python(), "-m", "torch.distributed.run",
