@@ -1,0 +1,53 @@
+"""custom-framework: `train` with sagemaker_submit_directory=s3://... on moto's real S3 API, reached
+through S3_ENDPOINT_URL only (what SDK 3.x local mode and sagemaker-training use; boto3 ignores it by
+itself), the same S3 client `serve` uses."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from harness import MLJob, make_tarball, run_job
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "publish"))
+from servers import moto_bridge_url, s3_bucket  # noqa: E402, F401  (moto's server on the Docker bridge)
+
+TRAIN = """
+import os, sys
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
+    f.write("trained from " + os.path.dirname(os.path.abspath(__file__)) + " with " + " ".join(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def image(image_of):
+    return image_of("custom-framework")
+
+
+@pytest.fixture(scope="module")
+def bucket(moto_bridge_url, tmp_path_factory):  # noqa: F811 - the fixture imported above
+    s3 = s3_bucket(moto_bridge_url, "jobs")
+    tarball = make_tarball(tmp_path_factory.mktemp("src") / "sourcedir.tar.gz", {"train.py": TRAIN})
+    s3.upload_file(str(tarball), "jobs", "source/sourcedir.tar.gz")
+    return moto_bridge_url
+
+
+def s3_job(tmp_path, url, key):
+    """Only S3_ENDPOINT_URL names the endpoint: no AWS_ENDPOINT_URL* in the container."""
+    return MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py", "epochs": "2",
+                                                   "sagemaker_submit_directory": f"s3://jobs/{key}"},
+                 env={"S3_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                      "AWS_DEFAULT_REGION": "us-west-2", "AWS_EC2_METADATA_DISABLED": "true"})
+
+
+def test_an_s3_submit_directory_through_s3_endpoint_url_trains(image, bucket, tmp_path):
+    [r] = run_job(image, s3_job(tmp_path, bucket, "source/sourcedir.tar.gz"))
+    assert r.exit_code == 0 and not r.timed_out, r.logs[-6000:]
+    assert r.failure is None, r.failure
+    assert (r.model / "model.txt").read_text() == "trained from /opt/ml/code with --epochs 2"
+    assert f"downloading s3://jobs/source/sourcedir.tar.gz (endpoint {bucket} from S3_ENDPOINT_URL)" in r.logs
+
+
+def test_a_missing_s3_key_fails_the_job_saying_so(image, bucket, tmp_path):
+    [r] = run_job(image, s3_job(tmp_path, bucket, "source/missing.tar.gz"), timeout_s=90)
+    assert r.cause() == ("could not download the submitted source: could not download s3://jobs/source/missing.tar.gz "
+                         f"(endpoint {bucket} from S3_ENDPOINT_URL): NoSuchKey: The specified key does not exist.")
