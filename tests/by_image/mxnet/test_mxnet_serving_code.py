@@ -163,7 +163,9 @@ def fails_at_start(image, model_dir, env, cause, timeout_s=60, exact=True):
     errors = [line.split("[sm-entrypoint] ERROR ", 1)[1] for line in logs.splitlines() if "[sm-entrypoint] ERROR " in line]
     assert errors, logs
     assert errors[0] == f"serve cannot start: {cause}" if exact else errors[0].startswith(f"serve cannot start: {cause}"), logs
-    assert "Traceback" not in logs and "Booting worker" not in logs, logs
+    assert "Booting worker" not in logs, logs
+    head = logs.split("serve cannot start: ", 1)[0]
+    assert "Traceback" not in head, logs  # any traceback comes after the cause
     return took, logs
 
 
@@ -204,3 +206,12 @@ def test_a_script_missing_from_the_s3_tarball_stops_the_server(image, bucket, tm
                              f"SAGEMAKER_SUBMIT_DIRECTORY=s3://models/{SOURCE_KEY} (extracted into /tmp/sm-submitted-code-",
                              exact=False)
     assert took < 30
+
+
+def test_a_script_that_fails_to_import_stops_the_server_cause_first_traceback_after(image, tmp_path):
+    files = {"code/inference.py": "import no_such_module_here\n"}
+    took, logs = fails_at_start(image, model(tmp_path / "model", files), {},
+                                "importing /opt/ml/model/code/inference.py failed: ModuleNotFoundError: "
+                                "No module named 'no_such_module_here'")
+    assert took < 30
+    assert logs.index("serve cannot start") < logs.index("Traceback (most recent call last)")
