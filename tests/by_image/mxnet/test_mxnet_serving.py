@@ -228,9 +228,9 @@ def test_sigterm_stops_serve_within_2_seconds(image, trained):
 
 
 @pytest.mark.parametrize("env, cause", [
-    ({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/prefix/sourcedir.tar.gz"},
-     "SAGEMAKER_SUBMIT_DIRECTORY=s3://bucket/prefix/sourcedir.tar.gz is not fetched by this server"),
     ({"SAGEMAKER_PROGRAM": "missing.py"}, "the inference script /opt/ml/model/code/missing.py does not exist"),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "ftp://host/sourcedir.tar.gz"},
+     "SAGEMAKER_SUBMIT_DIRECTORY=ftp://host/sourcedir.tar.gz: only a folder, a .tar.gz path, file:// or s3://"),
 ])
 def test_a_server_that_cannot_work_exits_at_once_saying_why(image, trained, env, cause):
     with ServingContainer(image, trained[1], env=env) as s:
