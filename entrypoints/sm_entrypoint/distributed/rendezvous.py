@@ -35,15 +35,19 @@ def variables(hosts, current, interface):
 class Rank(rank_error.NamesFailingRank, Script):
     """The script on one host of several: itself one rank of the group, so its failure names it."""
 
+    @classmethod
+    def from_script(cls, script, env_vars, host):
+        plan = cls(script.path, script.args, script.cwd, env_vars)
+        plan.host = host
+        return plan
+
     def find_rank_error(self, lines):
         return rank_error.from_rank(lines, self.env_vars["RANK"], self.host)
 
 
 def with_rendezvous(script, hosts, current, interface):
     env_vars = {**script.env_vars, **variables(hosts, current, interface)}
-    if len(hosts) == 1:
+    if len(hosts) == 1:  # a job of one host: no rank to name when it fails
         script.env_vars = env_vars
         return script
-    rank = Rank(script.path, script.args, script.cwd, env_vars)
-    rank.host = current
-    return rank
+    return Rank.from_script(script, env_vars, current)
