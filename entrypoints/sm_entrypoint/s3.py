@@ -10,6 +10,8 @@ import os
 import time
 from urllib.parse import urlparse
 
+from .settings import seconds
+
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
 REGION_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION", "SAGEMAKER_REGION")
 DEADLINE_VARIABLE = "SM_ENTRYPOINT_DOWNLOAD_TIMEOUT_SECONDS"
@@ -46,17 +48,7 @@ def region(env=None):
 
 def deadline_s(env=None):
     """The overall limit on one download, in seconds."""
-    env = os.environ if env is None else env
-    raw = env.get(DEADLINE_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_DEADLINE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise S3Error(f"{DEADLINE_VARIABLE} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise S3Error(f"{DEADLINE_VARIABLE} must be positive, got {raw!r}")
-    return value
+    return seconds(DEADLINE_VARIABLE, DEFAULT_DEADLINE_S, env, S3Error)
 
 
 def client_config():

@@ -4,14 +4,16 @@ import os
 from dataclasses import dataclass
 
 
-def _seconds(name, default):
-    raw = os.environ.get(name, "")
+def seconds(name, default, env=None, error=ValueError):
+    """A positive number of seconds from the environment variable `name`; `error` says what is
+    wrong with it (each caller raises its own kind: a job's, the server's)."""
+    raw = (os.environ if env is None else env).get(name, "").strip()
     try:
         value = float(raw) if raw else default
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+        raise error(f"{name} must be a number of seconds, got {raw!r}") from None
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
+        raise error(f"{name} must be positive, got {raw!r}")
     return value
 
 
@@ -27,8 +29,8 @@ class Settings:
     def from_env(cls):
         return cls(
             base_dir=os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"),
-            host_wait_s=_seconds("SM_ENTRYPOINT_HOST_WAIT_SECONDS", 300.0),
-            master_wait_s=_seconds("SM_ENTRYPOINT_MASTER_WAIT_SECONDS", 3600.0),
+            host_wait_s=seconds("SM_ENTRYPOINT_HOST_WAIT_SECONDS", 300.0),
+            master_wait_s=seconds("SM_ENTRYPOINT_MASTER_WAIT_SECONDS", 3600.0),
             barrier_port=int(os.environ.get("SM_ENTRYPOINT_BARRIER_PORT", "7479")),
             failure_limit=int(os.environ.get("SM_ENTRYPOINT_FAILURE_LIMIT", "16384")),
         )

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from . import s3
 from .errors import JobError
 from .process import python
+from .settings import seconds
 
 log = logging.getLogger("sm_entrypoint")
 PIP_TIMEOUT_VARIABLE = "SM_ENTRYPOINT_PIP_TIMEOUT_SECONDS"
@@ -110,17 +111,7 @@ def stage(uri, base_dir, name="sagemaker_submit_directory"):
 
 def pip_timeout_s(env=None):
     """How long installing a requirements.txt may take (train and serve alike)."""
-    env = os.environ if env is None else env
-    raw = env.get(PIP_TIMEOUT_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_PIP_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise JobError(f"{PIP_TIMEOUT_VARIABLE} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise JobError(f"{PIP_TIMEOUT_VARIABLE} must be positive, got {raw!r}")
-    return value
+    return seconds(PIP_TIMEOUT_VARIABLE, DEFAULT_PIP_TIMEOUT_S, env, JobError)
 
 
 def _stream(pipe, tail):
