@@ -11,6 +11,13 @@ import psutil
 
 log = logging.getLogger("sm_entrypoint")
 FORWARDED = (signal.SIGTERM, signal.SIGINT)
+_received = None  # the last stop request inside forwarding(), for waits that run no process
+
+
+def stop_requested():
+    """The signal number of a stop request received inside forwarding(), else None: a wait that
+    has no process of its own to pass the request on to (an MPI worker host) ends on it."""
+    return _received
 
 
 class Forwarder:
@@ -18,7 +25,8 @@ class Forwarder:
         self.received = None
 
     def __call__(self, signum, _frame):
-        self.received = signum
+        global _received
+        self.received = _received = signum
         name = signal.Signals(signum).name
         children = psutil.Process(os.getpid()).children(recursive=True)
         log.info("received %s: forwarding it to %d process(es) and waiting for them", name, len(children))
@@ -30,6 +38,8 @@ class Forwarder:
 @contextlib.contextmanager
 def forwarding():
     """Within the block, SIGTERM and SIGINT go to every descendant instead of stopping us."""
+    global _received
+    _received = None
     forwarder = Forwarder()
     previous = {s: signal.signal(s, forwarder) for s in FORWARDED}
     try:

@@ -1,6 +1,8 @@
 """What the entrypoint runs for each `distribution` the SDK's PyTorch estimator sends (no Docker)."""
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -106,6 +108,29 @@ def test_worker_finishes_when_the_master_is_done():
     threading.Timer(1.0, presence.done).start()
     mpi.Worker("127.0.0.1", "user script train.py")._wait_for_master(port)
     presence.sock.close()
+
+
+WAITING_WORKER = """
+import os, signal, threading
+from sm_entrypoint import cluster, signals
+from sm_entrypoint.distributed import mpi
+from sm_entrypoint.errors import JobError
+port = cluster.Presence(0).sock.getsockname()[1]  # a master that keeps running
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+try:
+    with signals.forwarding():
+        mpi.Worker("127.0.0.1", "user script train.py")._wait_for_master(port)
+except JobError as e:
+    print(e.exit_code, e.cause)
+"""
+
+
+def test_a_stop_request_ends_a_worker_waiting_for_the_master():
+    """A worker host runs no process of its own (mpirun's come through sshd): SIGTERM ends its
+    wait with 143 and the cause, instead of being swallowed until docker stop kills it."""
+    out = subprocess.run([sys.executable, "-c", WAITING_WORKER], capture_output=True, text=True, timeout=30).stdout
+    assert out.startswith("143 MPI worker for user script train.py (mpirun runs on 127.0.0.1) was stopped by "
+                          "SIGTERM before mpirun on 127.0.0.1 finished"), out
 
 
 def test_one_host_runs_the_plain_script_with_the_rendezvous_variables():

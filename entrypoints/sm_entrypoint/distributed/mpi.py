@@ -6,9 +6,10 @@ within MASTER_GONE_S, with that cause (sagemaker-training's worker waits with no
 import logging
 import os
 import shlex
+import signal
 import time
 
-from .. import cluster
+from .. import cluster, signals
 from ..errors import JobError
 from ..program import Script
 from ..settings import Settings
@@ -102,6 +103,10 @@ class Worker:
         start = last_log = time.monotonic()
         gone_since = None
         while True:
+            stop = signals.stop_requested()
+            if stop:  # nothing runs here to pass it on to: mpirun's processes belong to sshd
+                raise JobError(f"{self} was stopped by {signal.Signals(stop).name} before mpirun on {self.master} "
+                               "finished", exit_code=128 + stop)
             state = cluster.ask(self.master, port)
             if state == cluster.DONE:
                 log.info("the MPI master %s is done", self.master)
