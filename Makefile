@@ -3,7 +3,7 @@
 #   make test            build what the tests need and run them all
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help engine base build test-env test lint sample bench bench-serving clean push login sbom prune
+.PHONY: help engine base build test-env test lint sample seeds bench bench-serving clean push login sbom prune
 
 IMAGE ?=
 REGION ?=
@@ -36,7 +36,7 @@ test: build test-env ## run unit, image and SDK local-mode tests (IMAGE=name: th
 	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
 	  tests/unit tests/test_build_driver.py tests/by_image/common \
 	  $(shell python3 tools/catalog.py --test-dirs $(or $(IMAGE),$(IMAGES))) \
-	  tests/sdk tests/publish
+	  tests/sdk tests/seeds tests/publish
 
 test/%: ## test one image: make test/custom-framework
 	@$(MAKE) --no-print-directory test IMAGE=$*
@@ -47,6 +47,9 @@ lint: test-env ## ruff for Python, hadolint for Dockerfiles
 
 sample: build/custom-framework test-env ## the main job: train the custom-framework example (out/sample)
 	@.venv/bin/python tools/sample_job.py
+
+seeds: build test-env ## replay the seed notebooks' SageMaker calls on our images, S3 on this machine (SEED="001 004": some)
+	@.venv/bin/python tools/seeds.py $(SEED)
 
 bench: build test-env ## one table of sizes, floors, build, train-overhead, serving and epoch figures (COLD=1 adds no-cache builds), then bench-serving
 	@.venv/bin/python bench/all.py $(IMAGE)

@@ -11,17 +11,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tools")]
 from catalog import discover  # noqa: E402  (tools/catalog.py: the one list of images)
+from docker_shim import folder as docker_shim  # noqa: E402
 
 # Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
 os.environ.setdefault("SAGEMAKER_BASE_DIR", str(REPO / "build" / "unit-opt-ml"))
 
-# The SDKs and testinfra call `docker` by name: make it Debian's client, which speaks to
-# dockerd 20.10 (the newer CLI first on PATH refuses classic builds; see ENVIRONMENT.md).
-SHIM = REPO / "build" / "docker-shim"
-SHIM.mkdir(parents=True, exist_ok=True)
-if not (SHIM / "docker").exists():
-    (SHIM / "docker").symlink_to("/usr/bin/docker")
-os.environ["PATH"] = f"{SHIM}:{os.environ['PATH']}"
+os.environ["PATH"] = f"{docker_shim()}:{os.environ['PATH']}"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
 
 IMAGES = discover()
