@@ -36,7 +36,7 @@ test: build test-env ## run unit, image and SDK local-mode tests (IMAGE=name: th
 	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
 	  tests/unit tests/test_build_driver.py tests/by_image/common \
 	  $(shell python3 tools/catalog.py --test-dirs $(or $(IMAGE),$(IMAGES))) \
-	  tests/sdk tests/seeds tests/publish
+	  tests/sdk $(if $(IMAGE),,tests/seeds) tests/publish
 
 test/%: ## test one image: make test/custom-framework
 	@$(MAKE) --no-print-directory test IMAGE=$*
