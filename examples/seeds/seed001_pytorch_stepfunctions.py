@@ -36,7 +36,7 @@ CODE = os.path.join(HERE, "seed001")  # the notebook's folder: mnist.py and the 
 sys.path.insert(0, CODE)
 import mnist_data  # noqa: E402  (this seed's own folder)
 
-EPOCHS = 2
+EPOCHS = 3
 TEST_SIZE = 300  # held-out digits
 DOCKER = "/usr/bin/docker"
 SERVICE = re.compile(r"arn:aws:states:::sagemaker:(\w+)(\.sync)?")

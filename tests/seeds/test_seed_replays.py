@@ -53,3 +53,24 @@ def test_seed_002_custom_framework_trains_from_s3_both_ways(s3, run_seed):
     # the container fetched the code itself, as on SageMaker (SDK 2.x passes AWS_ENDPOINT_URL_S3)
     assert log.count("from AWS_ENDPOINT_URL_S3)") == 2
     assert "framework configuration:" in log and 'SM_CHANNELS=["train","validation"]' in log
+
+
+def test_seed_001_stepfunctions_training_pipeline_trains_on_two_hosts_and_serves(s3, run_seed):
+    result = run_seed("001")
+    outcome = result.outcome
+    # the four Task states of TrainingPipeline's definition, carried out in order by the local client
+    assert outcome["states"] == ["createTrainingJob.sync", "createModel", "createEndpointConfig", "createEndpoint"]
+    assert outcome["accuracy"] >= 0.9
+    # the model tarball holds the weights and no code: the server fetched the code named by
+    # CreateModel's SAGEMAKER_SUBMIT_DIRECTORY, the sourcedir.tar.gz the training used
+    members = tar_members(s3_object(s3, outcome["model_data"]))
+    assert "model.pth" in members and not any(m.startswith("code") for m in members)
+    assert outcome["submit_directory"].endswith("/source/sourcedir.tar.gz")
+    assert "mnist.py" in tar_members(s3_object(s3, outcome["submit_directory"]))
+    log = result.log.read_text()
+    assert log.count("from AWS_ENDPOINT_URL_S3)") == 2  # each training host fetched the code from S3
+    assert "from AWS_ENDPOINT_URL)" in log  # and the serving container, from CreateModel's environment
+    assert "Current host rank is 1" in log and "terminate called without an active exception" not in log
+    # the endpoint config asks for the training's 2 instances; local mode starts one serving container
+    assert outcome["endpoint_instance_count"] == 2 and len(outcome["serving_containers"]) == 2
+    assert "running" in outcome["serving_containers"].values()
