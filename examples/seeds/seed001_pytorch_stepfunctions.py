@@ -172,6 +172,10 @@ def main():
     execution_input = json.loads(sfn.describe_execution(executionArn=execution.execution_arn)["input"])
     print("workflow definition (from Step Functions):", json.dumps(definition, indent=1), flush=True)
     print("execution input (from Step Functions):", json.dumps(execution_input, indent=1), flush=True)
+    trained_code = json.loads(execution_input["Training"]["HyperParameters"]["sagemaker_submit_directory"])
+    served_code = execution_input["Create Model"]["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+    if served_code != trained_code:
+        raise SystemExit(f"CreateModel serves {served_code}, not the code the training runs ({trained_code})")
 
     client = sess.sagemaker_client
     port = sess.config["local"]["serving_port"]
@@ -187,6 +191,8 @@ def main():
         job = client.describe_training_job(TrainingJobName=execution_input["Training"]["TrainingJobName"])
         model_data = job["ModelArtifacts"]["S3ModelArtifacts"]
         model = client.describe_model(ModelName=execution_input["Create Model"]["ModelName"])["PrimaryContainer"]
+        if model["ModelDataUrl"] != model_data:
+            raise SystemExit(f"CreateModel's ModelDataUrl {model['ModelDataUrl']} is not the job's model {model_data}")
         print(f"model data {model_data}; CreateModel's ModelDataUrl {model['ModelDataUrl']}", flush=True)
         print(f"CreateModel's environment: {json.dumps(model['Environment'])}", flush=True)
         variant = client.describe_endpoint_config(
