@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker_shim import folder as docker_shim
-from s3_server import CREDENTIALS, S3Server
+from s3_server import CREDENTIALS, S3Server, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO / "examples" / "seeds"
@@ -116,7 +116,7 @@ def main(names):
     try:
         for name in names or SEEDS:
             print(f"==> seed {name}: {SEEDS[name].script}", flush=True)
-            r = replay(SEEDS[name], server, OUT / name)
+            r = replay(SEEDS[name], server, OUT / name, serving_port=free_port("127.0.0.1"))
             print(summary(r), flush=True)
             failed += not r.ok
     finally:
