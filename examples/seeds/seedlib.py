@@ -51,3 +51,21 @@ def workdir():
 def report(**outcome):
     """The replay's result, one line that `make seeds` and the tests read."""
     print("SEED_OUTCOME " + json.dumps(outcome, default=str), flush=True)
+
+
+def mnist(folder, test_size=1000):
+    """MNIST-format `train/` and `test/` under `folder`, made offline from scikit-learn's handwritten
+    digits (examples/data/mnist_digits.py, run by the repository's own environment, which has
+    scikit-learn) -> the held-out test (images (n, 28, 28) uint8, labels)."""
+    import subprocess
+    import sys
+
+    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
+    python = os.path.join(data, "..", "..", ".venv", "bin", "python")
+    subprocess.run([python, os.path.join(data, "mnist_digits.py"), folder, "--test-size", str(test_size)],
+                   check=True)
+    sys.path.insert(0, data)
+    from mnist_digits import read_idx
+
+    return (read_idx(os.path.join(folder, "test", "t10k-images-idx3-ubyte.gz")),
+            read_idx(os.path.join(folder, "test", "t10k-labels-idx1-ubyte.gz")))
