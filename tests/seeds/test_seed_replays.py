@@ -74,3 +74,18 @@ def test_seed_001_stepfunctions_training_pipeline_trains_on_two_hosts_and_serves
     # the endpoint config asks for the training's 2 instances; local mode starts one serving container
     assert outcome["endpoint_instance_count"] == 2 and len(outcome["serving_containers"]) == 2
     assert "running" in outcome["serving_containers"].values()
+
+
+def test_seed_004_mxnet_trains_from_s3_and_batch_transforms_s3_input(s3, run_seed):
+    result = run_seed("004")
+    outcome = result.outcome
+    assert {"model-symbol.json", "model-0000.params"} <= tar_members(s3_object(s3, outcome["model"]))
+    # one <file>.out per input file, in S3, and the predictions the replay scored
+    outputs = sorted(outcome["outputs"])
+    assert all(url.startswith(outcome["transform_output"] + "/") for url in outputs)
+    assert [url.rsplit("/", 1)[-1] for url in outputs] == [f"digits-{i:02d}.csv.out" for i in range(10)]
+    lines = [line for url in outputs for line in s3_object(s3, url).decode().splitlines()]
+    assert len(lines) == outcome["records"] == 500 and all(line.strip().isdigit() for line in lines)
+    assert outcome["accuracy"] >= 0.9
+    log = result.log.read_text()
+    assert "from AWS_ENDPOINT_URL_S3)" in log  # the containers fetched code from S3 themselves
