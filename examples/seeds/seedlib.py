@@ -53,10 +53,11 @@ def report(**outcome):
     print("SEED_OUTCOME " + json.dumps(outcome, default=str), flush=True)
 
 
-def mnist(folder, test_size=1000):
+def mnist(folder, test_size=1000, train_limit=None):
     """MNIST-format `train/` and `test/` under `folder`, made offline from scikit-learn's handwritten
     digits (examples/data/mnist_digits.py, run by the repository's own environment, which has
-    scikit-learn) -> the held-out test (images (n, 28, 28) uint8, labels)."""
+    scikit-learn) -> the held-out test (images (n, 28, 28) uint8, labels). `train_limit` keeps the
+    first N training images (a small job)."""
     import subprocess
     import sys
 
@@ -65,7 +66,11 @@ def mnist(folder, test_size=1000):
     subprocess.run([python, os.path.join(data, "mnist_digits.py"), folder, "--test-size", str(test_size)],
                    check=True)
     sys.path.insert(0, data)
-    from mnist_digits import read_idx
+    from mnist_digits import read_idx, write_idx
 
+    if train_limit:
+        for kind in ("images-idx3", "labels-idx1"):
+            path = os.path.join(folder, "train", f"train-{kind}-ubyte.gz")
+            write_idx(path, read_idx(path)[:train_limit])
     return (read_idx(os.path.join(folder, "test", "t10k-images-idx3-ubyte.gz")),
             read_idx(os.path.join(folder, "test", "t10k-labels-idx1-ubyte.gz")))

@@ -89,3 +89,14 @@ def test_seed_004_mxnet_trains_from_s3_and_batch_transforms_s3_input(s3, run_see
     assert outcome["accuracy"] >= 0.9
     log = result.log.read_text()
     assert "from AWS_ENDPOINT_URL_S3)" in log  # the containers fetched code from S3 themselves
+
+
+def test_seed_003_horovod_over_mpi_on_two_hosts_then_deploy_and_predict(s3, run_seed):
+    result = run_seed("003")
+    outcome = result.outcome
+    assert {"model.pth", "metrics.json"} <= tar_members(s3_object(s3, outcome["model"]))
+    assert outcome["predictions"] == 300 and outcome["accuracy"] >= 0.9
+    log = result.log.read_text()
+    assert "horovod: 2 process(es), mpi=True" in log
+    # both hosts fetched the code from S3 themselves
+    assert log.count("sourcedir.tar.gz (endpoint") == 2 and "from AWS_ENDPOINT_URL_S3)" in log
