@@ -4,6 +4,7 @@ Docker bridge's gateway so that containers reach it too). Each test checks what 
 with, in S3 or in the answers."""
 
 import io
+import json
 import tarfile
 
 import pytest
@@ -100,3 +101,17 @@ def test_seed_003_horovod_over_mpi_on_two_hosts_then_deploy_and_predict(s3, run_
     assert "horovod: 2 process(es), mpi=True" in log
     # both hosts fetched the code from S3 themselves
     assert log.count("sourcedir.tar.gz (endpoint") == 2 and "from AWS_ENDPOINT_URL_S3)" in log
+
+
+def test_seed_sdk3_model_trainer_trains_from_s3_code_and_data(s3, run_seed):
+    result = run_seed("sdk3")
+    outcome = result.outcome
+    with tarfile.open(fileobj=io.BytesIO(s3_object(s3, outcome["model"]))) as tar:
+        model = json.load(tar.extractfile("model.json"))
+    assert model["validation_loss"] < 0.01 and abs(model["bias"] - 0.5) < 0.05
+    log = result.log.read_text()
+    # SDK 3.x downloaded the S3 code channel and its driver ran the entry script from it
+    assert "cd /opt/ml/input/data/code" in log and "Executing command: /opt/venv/bin/python3 train.py" in log
+    # which S3 endpoint the container was told (SDK 3.x sets S3_ENDPOINT_URL only when the last channel
+    # it looks at is in S3; with SourceCode that is its own local sm_drivers one): said in the log
+    assert "S3 endpoint variable S3_ENDPOINT_URL=" in log
