@@ -115,3 +115,17 @@ def test_seed_sdk3_model_trainer_trains_from_s3_code_and_data(s3, run_seed):
     # which S3 endpoint the container was told (SDK 3.x sets S3_ENDPOINT_URL only when the last channel
     # it looks at is in S3; with SourceCode that is its own local sm_drivers one): said in the log
     assert "S3 endpoint variable S3_ENDPOINT_URL=" in log
+
+
+def test_seed_000_dgl_tox21_trains_main_py_from_the_s3_training_code_channel(s3, run_seed):
+    result = run_seed("000")
+    outcome = result.outcome
+    assert outcome["code"].endswith("/main.py") and b"dgl" in s3_object(s3, outcome["code"])  # the script alone
+    data = s3_object(s3, outcome["model"])
+    assert {"model.pt", "metrics.json"} <= tar_members(data)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        metrics = json.load(tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith("metrics.json"))))
+    assert len(metrics["roc_auc_per_task"]) == 12
+    log = result.log.read_text()
+    assert "running /opt/venv/bin/python3 /opt/ml/input/data/training-code/main.py" in log
+    assert "read 500 molecules from channel 'train'" in log
