@@ -7,7 +7,7 @@ call has connect and read timeouts and a few retries, and a download has an over
 
 import logging
 import os
-import time
+import threading
 from urllib.parse import urlparse
 
 from .settings import seconds
@@ -96,21 +96,27 @@ def download(url, target, env=None, deadline=None, s3=None):
     bucket, key = split_url(url)
     limit = deadline_s(env) if deadline is None else deadline
     where = describe_endpoint(env)
-    started = time.monotonic()
-    try:
-        s3 = s3 or client(env)
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        with open(target, "wb") as out:
-            while True:
-                if time.monotonic() - started > limit:
-                    raise S3Error(f"could not download s3://{bucket}/{key} ({where}): it took over {limit:g} s "
-                                  f"({DEADLINE_VARIABLE}) and was stopped")
-                chunk = body.read(CHUNK_BYTES)
-                if not chunk:
-                    break
-                out.write(chunk)
-    except S3Error:
-        raise
-    except Exception as e:  # noqa: BLE001 - botocore's errors, a bad endpoint, no credentials: said as they are
-        raise S3Error(f"could not download s3://{bucket}/{key} ({where}): {_cause(e)}") from e
+    outcome = {}
+
+    def fetch():
+        try:
+            body = (s3 or client(env)).get_object(Bucket=bucket, Key=key)["Body"]
+            with open(target, "wb") as out:
+                while chunk := body.read(CHUNK_BYTES):
+                    out.write(chunk)
+            outcome["done"] = True
+        except Exception as e:  # noqa: BLE001 - botocore's errors, a bad endpoint, no credentials: said as they are
+            outcome["error"] = e
+
+    # In a thread of its own: botocore's waits (a connection that never answers, its retries) are
+    # bounded only call by call, and the deadline is the user's bound on the whole download.
+    worker = threading.Thread(target=fetch, daemon=True, name="s3-download")
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise S3Error(f"could not download s3://{bucket}/{key} ({where}): it took over {limit:g} s "
+                      f"({DEADLINE_VARIABLE}) and was stopped")
+    if "error" in outcome:
+        raise S3Error(f"could not download s3://{bucket}/{key} ({where}): {_cause(outcome['error'])}") \
+            from outcome["error"]
     return target

@@ -225,6 +225,21 @@ def test_a_download_past_its_deadline_is_stopped(tmp_path):
                     deadline=s3.deadline_s({"SM_ENTRYPOINT_DOWNLOAD_TIMEOUT_SECONDS": "0.5"}))
 
 
+class SilentS3:
+    """An endpoint that accepts and never answers: get_object itself waits (botocore bounds only
+    each call, with retries)."""
+
+    def get_object(self, **_):
+        time.sleep(60)
+
+
+def test_a_silent_endpoint_is_bounded_by_the_download_deadline(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(s3.S3Error, match=r"it took over 0.5 s \(SM_ENTRYPOINT_DOWNLOAD_TIMEOUT_SECONDS\)"):
+        s3.download("s3://b/k", str(tmp_path / "k"), env={}, s3=SilentS3(), deadline=0.5)
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize("url", ["s3://bucket", "s3:///key", "https://bucket/key"])
 def test_a_url_that_is_not_bucket_and_key_is_refused(url, tmp_path):
     with pytest.raises(s3.S3Error, match="is not an s3://bucket/key URL"):
