@@ -115,6 +115,9 @@ def test_seed_sdk3_model_trainer_trains_from_s3_code_and_data(s3, run_seed):
     # which S3 endpoint the container was told (SDK 3.x sets S3_ENDPOINT_URL only when the last channel
     # it looks at is in S3; with SourceCode that is its own local sm_drivers one): said in the log
     assert "S3 endpoint variable S3_ENDPOINT_URL=" in log
+    # the second job (no SourceCode): the image's own train fetched sagemaker_submit_directory
+    # with the endpoint SDK 3.x gave it, S3_ENDPOINT_URL (which boto3 alone ignores)
+    assert "/model-trainer-local/source/sourcedir.tar.gz (endpoint " in log and " from S3_ENDPOINT_URL)" in log
 
 
 def test_seed_000_dgl_tox21_trains_main_py_from_the_s3_training_code_channel(s3, run_seed):
