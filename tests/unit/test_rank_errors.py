@@ -236,6 +236,22 @@ def test_mpirun_names_the_first_rank_to_fail_its_host_and_its_own_exception():
     assert found.lines[0] == "Traceback (most recent call last):" and found.lines[-1] == ERROR
 
 
+def test_the_rank_that_raised_wins_over_the_first_to_exit_when_a_peer_was_brought_down():
+    """Seen in CI: Horovod shuts rank 0 down because rank 1 raised, and rank 0 exits first, so
+    mpirun's summary names rank 0; the cause is still rank 1's own error."""
+    lines = [line.replace("[[14315,1],1]", "[[14315,1],0]") for line in MPIRUN_RANK_RAISED]
+    found = launcher_stderr.from_mpirun(lines, HOSTS, nproc=1)
+    assert (found.rank, found.host, found.error) == (1, "algo-2", ERROR)
+
+
+def test_a_knock_on_error_printed_first_is_still_not_the_cause():
+    rank0 = [line for line in MPIRUN_RANK_RAISED if line.startswith("[1,0]")]
+    rank1 = [line for line in MPIRUN_RANK_RAISED if line.startswith("[1,1]")]
+    rest = [line for line in MPIRUN_RANK_RAISED if not line.startswith("[1,")]
+    found = launcher_stderr.from_mpirun(rank0 + rank1 + rest, HOSTS, nproc=1)
+    assert (found.rank, found.error) == (1, ERROR)
+
+
 def test_mpirun_rank_to_host_follows_map_by_slot():
     assert launcher_stderr.from_mpirun(MPIRUN_RANK_RAISED, ["algo-1", "algo-2"], nproc=2).host == "algo-1"
     assert launcher_stderr.from_mpirun(MPIRUN_RANK_RAISED, None, nproc=1).host is None

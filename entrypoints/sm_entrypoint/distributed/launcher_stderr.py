@@ -31,16 +31,38 @@ def mpi_ranks_stderr(lines):
     return {rank: without_torch_prefix(own) for rank, own in by_rank.items()}
 
 
+# Errors a rank raises because another one failed first: never the cause while a rank has another.
+KNOCK_ON = ("HorovodInternalError", "Connection closed by peer", "Connection reset by peer",
+            "SignalException", "DistBackendError")
+
+
+def first_raised(lines, by_rank):
+    """The rank whose own error came first in mpirun's stderr, knock-on errors (KNOCK_ON) last:
+    mpirun's summary names the first rank to EXIT, which may be one that a failing peer brought
+    down (Horovod shuts every rank down when one raises), not the one that raised."""
+    order = []
+    for line in lines:
+        tagged = MPI_TAG.match(line)
+        if tagged and tagged.group(2) == "stderr" and tagged.group(3).strip() == TRACEBACK:
+            rank = int(tagged.group(1))
+            if rank not in order:
+                order.append(rank)
+    raised = [rank for rank in order if exception_line(by_rank.get(rank, []))]
+    first_cause = [r for r in raised if not any(k in exception_line(by_rank[r]) for k in KNOCK_ON)]
+    return (first_cause or raised or [None])[0]
+
+
 def mpi_first_failed(lines, by_rank):
     """(rank, how mpirun saw it end) of the first rank to fail, else (None, '')."""
+    raised = first_raised(lines, by_rank)
+    if raised is not None:
+        return raised, ""
     for line in lines:
         if m := MPI_FIRST_FAILED.search(line):
             return int(m.group(1)), ""
         if m := MPI_SIGNALLED.search(line):
             return int(m.group(1)), f"it exited on {m.group(2)}"
-    # No summary (mpirun itself was stopped): the first rank that printed a traceback, if any.
-    raised = [rank for rank, own in by_rank.items() if exception_line(own)]
-    return (raised[0], "") if raised else (None, "")
+    return None, ""
 
 
 def from_mpirun(lines, hosts, nproc):
