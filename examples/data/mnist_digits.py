@@ -95,6 +95,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
     ap.add_argument("--test-size", type=int, default=1000)
+    ap.add_argument("--train-limit", type=int, default=None, help="keep only the first N training images")
     args = ap.parse_args()
-    test_x, _ = write_mnist(args.out_dir, args.test_size)
+    test_x, test_y = write_mnist(args.out_dir, args.test_size, train_limit=args.train_limit)
+    # The held-out set for whoever sent the requests, readable with numpy alone.
+    np.savez(os.path.join(args.out_dir, "held_out.npz"), images=test_x, labels=test_y)
     print(f"wrote MNIST-format train/ and test/ under {args.out_dir} ({len(test_x)} held-out test digits)")

@@ -33,8 +33,6 @@ from stepfunctions.template.pipeline import TrainingPipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CODE = os.path.join(HERE, "seed001")  # the notebook's folder: mnist.py and the data maker
-sys.path.insert(0, CODE)
-import mnist_data  # noqa: E402  (this seed's own folder)
 
 EPOCHS = 3
 TEST_SIZE = 300  # held-out digits
@@ -144,6 +142,10 @@ def main():
     data_dir = os.path.join(work, "data")
     subprocess.run([data_python(), os.path.join(CODE, "mnist_data.py"), data_dir, "--test-size", str(TEST_SIZE)],
                    check=True)
+    held_out = os.path.join(data_dir, "held_out.npz")  # the test digits for the endpoint, kept out of S3
+    with np.load(held_out) as test:
+        images, labels = test["images"], test["labels"]
+    os.remove(held_out)
     inputs = sess.upload_data(path=data_dir, bucket=bucket, key_prefix=prefix)
     print(f"input spec (in this case, just an S3 path): {inputs}", flush=True)
 
@@ -208,7 +210,6 @@ def main():
                 print("\n".join(f"    {host}: {line}" for line in logs.splitlines() if "sourcedir" in line), flush=True)
 
         # The notebook's test: held-out digits to the endpoint, as .npy.
-        images, labels = mnist_data.held_out(data_dir)
         predictor = Predictor(endpoint_name, sagemaker_session=sess, serializer=NumpySerializer(),
                               deserializer=NumpyDeserializer())
         answers = np.concatenate([predictor.predict(images[i:i + 100].reshape(-1, 1, 28, 28)).argmax(axis=1)

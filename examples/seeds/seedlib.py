@@ -59,18 +59,12 @@ def mnist(folder, test_size=1000, train_limit=None):
     scikit-learn) -> the held-out test (images (n, 28, 28) uint8, labels). `train_limit` keeps the
     first N training images (a small job)."""
     import subprocess
-    import sys
+
+    import numpy as np
 
     data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
     python = os.path.join(data, "..", "..", ".venv", "bin", "python")
-    subprocess.run([python, os.path.join(data, "mnist_digits.py"), folder, "--test-size", str(test_size)],
-                   check=True)
-    sys.path.insert(0, data)
-    from mnist_digits import read_idx, write_idx
-
-    if train_limit:
-        for kind in ("images-idx3", "labels-idx1"):
-            path = os.path.join(folder, "train", f"train-{kind}-ubyte.gz")
-            write_idx(path, read_idx(path)[:train_limit])
-    return (read_idx(os.path.join(folder, "test", "t10k-images-idx3-ubyte.gz")),
-            read_idx(os.path.join(folder, "test", "t10k-labels-idx1-ubyte.gz")))
+    subprocess.run([python, os.path.join(data, "mnist_digits.py"), folder, "--test-size", str(test_size),
+                    *(["--train-limit", str(train_limit)] if train_limit else [])], check=True)
+    with np.load(os.path.join(folder, "held_out.npz")) as held_out:
+        return held_out["images"], held_out["labels"]

@@ -99,4 +99,6 @@ if __name__ == "__main__":
     ap.add_argument("--test-size", type=int, default=300)
     args = ap.parse_args()
     write_mnist(args.out_dir, args.test_size)
+    images, labels = held_out(args.out_dir)  # for whoever sends the requests, readable with numpy alone
+    np.savez(os.path.join(args.out_dir, "held_out.npz"), images=images, labels=labels)
     print(f"wrote MNIST's files under {raw_folder(args.out_dir)} ({args.test_size} held-out test digits)")
