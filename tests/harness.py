@@ -104,15 +104,22 @@ def program_job(tmp_path, script, **kwargs):
     return job
 
 
-def make_tarball(path, files):
-    """A sourcedir.tar.gz holding {name: text}."""
-    with tarfile.open(path, "w:gz") as tar:
+def tarball_bytes(files):
+    """A .tar.gz's bytes holding {name: text} (names taken as they are, escaping ones included)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def make_tarball(path, files):
+    """A sourcedir.tar.gz holding {name: text}."""
+    Path(path).write_bytes(tarball_bytes(files))
     return path
 
 

@@ -7,8 +7,8 @@ import time
 import urllib.request
 
 import pytest
-from conftest import REPO
 from harness import client
+from s3_server import S3Server
 
 START_TIMEOUT_S = 30
 
@@ -35,14 +35,9 @@ def wait_http(url, proc, what):
 
 @pytest.fixture(scope="module")
 def moto_url():
-    port = free_port()
-    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/moto-api/", proc, "moto_server")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = S3Server.start("127.0.0.1")
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -80,54 +75,3 @@ def aws_env(moto_url, monkeypatch):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return env
-
-
-def bridge_gateway():
-    """The Docker bridge's gateway address: this machine's own address on the bridge, so a server
-    listening there is reached by the host and by containers alike (127.0.0.1 in a container is
-    the container itself)."""
-    import ipaddress
-
-    network = client().networks.get("bridge")
-    for config in network.attrs.get("IPAM", {}).get("Config") or []:
-        if config.get("Gateway"):
-            return config["Gateway"]
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True, text=True).stdout
-    for word in out.split():
-        if "/" in word and word[0].isdigit():
-            return word.split("/")[0]
-    subnet = network.attrs["IPAM"]["Config"][0]["Subnet"]
-    return str(next(ipaddress.ip_network(subnet).hosts()))  # dockerd's default: the first address
-
-
-def start_moto(host):
-    """moto's server on `host` (an address of this machine) -> (url, process); stop with stop_moto."""
-    port = free_port()
-    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "moto_server"), "-H", host, "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{host}:{port}"
-    wait_http(f"{url}/moto-api/", proc, "moto_server")
-    return url, proc
-
-
-def stop_moto(proc):
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def moto_bridge_url():
-    """moto's server (S3 and the rest) on the Docker bridge's gateway: containers reach it there."""
-    url, proc = start_moto(bridge_gateway())
-    yield url
-    stop_moto(proc)
-
-
-def s3_bucket(url, name):
-    """An empty bucket on the moto server at `url` -> a boto3 S3 client for it."""
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
-                      region_name="us-east-1")
-    s3.create_bucket(Bucket=name)
-    return s3

@@ -2,22 +2,18 @@
 as a folder, a tarball or an s3:// tarball), the shared S3 client (endpoint precedence, bounded
 timeouts, one-line errors) and requirements.txt (streamed, bounded): plain Python, no Docker."""
 
-import io
 import logging
-import sys
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
+from harness import tarball_bytes
+from s3_server import S3Server
 from sm_entrypoint import s3, source
 from sm_entrypoint.errors import JobError
 from sm_entrypoint.serving import user_script
 from sm_entrypoint.serving.errors import ConfigError
 from sm_entrypoint.serving.settings import ServingSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish"))
-from servers import moto_url, s3_bucket  # noqa: E402, F401  (moto's real server on loopback)
 
 SCRIPT = "def model_fn(d):\n    return 'from {where}'\n"
 S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
@@ -31,17 +27,6 @@ def put(folder, name="inference.py"):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(SCRIPT.format(where=folder.name))
     return str(folder / name)
-
-
-def tarball_bytes(members):
-    """{name: text} -> a .tar.gz's bytes."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -124,14 +109,22 @@ def test_a_tarball_submit_directory_is_extracted_into_a_fresh_folder_not_the_mod
 
 # ---- an s3:// submit directory, on moto's real S3 API ----------------------------------------
 
+@pytest.fixture(scope="module")
+def moto():
+    """moto's real S3 API on loopback."""
+    server = S3Server.start("127.0.0.1")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def bucket(request, monkeypatch, no_endpoint):
+def bucket(moto, monkeypatch, no_endpoint):
     """A bucket on moto, reached through S3_ENDPOINT_URL only (which boto3 ignores by itself)."""
-    url = request.getfixturevalue("moto_url")
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "S3_ENDPOINT_URL": url}.items():
+                       "AWS_DEFAULT_REGION": "us-west-2", "S3_ENDPOINT_URL": moto.url}.items():
         monkeypatch.setenv(key, value)
-    return s3_bucket(url, "models")
+    moto.bucket("models")
+    return moto.client()
 
 
 def test_an_s3_submit_directory_is_fetched_when_the_model_has_no_code(tmp_path, bucket):

@@ -2,14 +2,10 @@
 through S3_ENDPOINT_URL only (what SDK 3.x local mode and sagemaker-training use; boto3 ignores it by
 itself), the same S3 client `serve` uses."""
 
-import sys
-from pathlib import Path
 
 import pytest
 from harness import MLJob, make_tarball, run_job
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "publish"))
-from servers import moto_bridge_url, s3_bucket  # noqa: E402, F401  (moto's server on the Docker bridge)
+from s3_server import S3Server
 
 TRAIN = """
 import os, sys
@@ -24,11 +20,20 @@ def image(image_of):
 
 
 @pytest.fixture(scope="module")
-def bucket(moto_bridge_url, tmp_path_factory):  # noqa: F811 - the fixture imported above
-    s3 = s3_bucket(moto_bridge_url, "jobs")
+def moto():
+    """moto's S3 API on the Docker bridge's gateway, where containers reach it."""
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bucket(moto, tmp_path_factory):
+    moto.bucket("jobs")
+    s3 = moto.client()
     tarball = make_tarball(tmp_path_factory.mktemp("src") / "sourcedir.tar.gz", {"train.py": TRAIN})
     s3.upload_file(str(tarball), "jobs", "source/sourcedir.tar.gz")
-    return moto_bridge_url
+    return moto.url
 
 
 def s3_job(tmp_path, url, key):

@@ -3,20 +3,14 @@ inference code where AWS's images look for it (the model's code/, the model fold
 SAGEMAKER_SUBMIT_DIRECTORY, here an s3:// tarball on moto's real S3 API), installs a requirements.txt
 beside the script first, and stops at once, saying why, when any of it cannot be done."""
 
-import io
 import json
 import re
-import sys
-import tarfile
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
-from harness import ServingContainer, write_tree
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "publish"))
-from servers import moto_bridge_url, s3_bucket  # noqa: E402, F401  (moto's server on the Docker bridge)
+from harness import ServingContainer, tarball_bytes, write_tree
+from s3_server import S3Server
 
 SOURCE_KEY = "source/sourcedir.tar.gz"
 SCRIPT = """
@@ -41,24 +35,22 @@ def image(image_of):
 
 
 @pytest.fixture(scope="module")
-def bucket(moto_bridge_url):  # noqa: F811 - the fixture imported above
+def moto():
+    """moto's S3 API on the Docker bridge's gateway, where containers reach it."""
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bucket(moto):
     """The bucket `models` on moto, holding a good sourcedir.tar.gz and one with an escaping member."""
-    s3 = s3_bucket(moto_bridge_url, "models")
-    s3.put_object(Bucket="models", Key=SOURCE_KEY, Body=tarball({"inference.py": PLAIN, "helper.txt": "x"}))
+    moto.bucket("models")
+    s3 = moto.client()
+    s3.put_object(Bucket="models", Key=SOURCE_KEY, Body=tarball_bytes({"inference.py": PLAIN, "helper.txt": "x"}))
     s3.put_object(Bucket="models", Key="source/evil.tar.gz",
-                  Body=tarball({"inference.py": PLAIN, "../escaped.py": "print('escaped')\n"}))
-    return moto_bridge_url
-
-
-def tarball(files):
-    """{name: text} -> a .tar.gz's bytes (names taken as they are, escaping ones included)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return buffer.getvalue()
+                  Body=tarball_bytes({"inference.py": PLAIN, "../escaped.py": "print('escaped')\n"}))
+    return moto.url
 
 
 def wheel(folder, name="extra_pkg", version="1.0", code='GREETING = "hello from extra_pkg"\n'):
