@@ -8,7 +8,7 @@ MNIST's are, then written exactly as MNIST's files are (big-endian idx, gzipped)
 The test split is held out (no digit of it, nor any shifted copy, is in train). Train images are
 augmented with one-pixel shifts, as the set is small. Shared by every MNIST example and test:
 
-    python examples/data/mnist_digits.py OUT_DIR [--test-size 1000]
+    python examples/data/mnist_digits.py OUT_DIR [--test-size 1000] [--train-limit N] [--torchvision]
     from mnist_digits import write_mnist, read_idx
 """
 
@@ -62,8 +62,13 @@ def split(test_size=1000, seed=0):
 def write_idx(path, array):
     """MNIST's idx format: magic (0, 0, 0x08 = ubyte, number of dims), big-endian sizes, data."""
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if not path.endswith(".gz"):  # as torchvision leaves MNIST's files once it has unpacked them
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:  # same bytes every run
-        f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+        f.write(data)
 
 
 def read_idx(path):
@@ -78,16 +83,18 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def write_mnist(out_dir, test_size=1000, seed=0, train_limit=None):
+def write_mnist(out_dir, test_size=1000, seed=0, train_limit=None, torchvision=False):
     """Write the train and test channels under out_dir; returns the test (images, labels).
-    train_limit keeps only the first N training images (small jobs for tests)."""
+    train_limit keeps only the first N training images (small jobs for tests). torchvision: all four
+    files unpacked in out_dir/MNIST/raw, where `torchvision.datasets.MNIST(out_dir)` reads them."""
     (train_x, train_y), (test_x, test_y) = split(test_size, seed)
     train_x, train_y = train_x[:train_limit], train_y[:train_limit]
     for channel, prefix, x, y in (("train", "train", train_x, train_y), ("test", "t10k", test_x, test_y)):
-        folder = os.path.join(out_dir, channel)
+        folder = os.path.join(out_dir, *(("MNIST", "raw") if torchvision else (channel,)))
+        suffix = "" if torchvision else ".gz"
         os.makedirs(folder, exist_ok=True)
-        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"), x)
-        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"), y)
+        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte{suffix}"), x)
+        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte{suffix}"), y)
     return test_x, test_y
 
 
@@ -96,8 +103,10 @@ if __name__ == "__main__":
     ap.add_argument("out_dir")
     ap.add_argument("--test-size", type=int, default=1000)
     ap.add_argument("--train-limit", type=int, default=None, help="keep only the first N training images")
+    ap.add_argument("--torchvision", action="store_true", help="MNIST/raw/, unpacked, as torchvision reads it")
     args = ap.parse_args()
-    test_x, test_y = write_mnist(args.out_dir, args.test_size, train_limit=args.train_limit)
+    test_x, test_y = write_mnist(args.out_dir, args.test_size, train_limit=args.train_limit,
+                                 torchvision=args.torchvision)
     # The held-out set for whoever sent the requests, readable with numpy alone.
     np.savez(os.path.join(args.out_dir, "held_out.npz"), images=test_x, labels=test_y)
     print(f"wrote MNIST-format train/ and test/ under {args.out_dir} ({len(test_x)} held-out test digits)")

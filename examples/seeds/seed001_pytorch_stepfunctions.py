@@ -12,13 +12,11 @@ this machine): `createTrainingJob.sync` (waits for the job, as `.sync` does), `c
 `createEndpointConfig`, `createEndpoint`. Then the endpoint answers held-out digits.
 """
 
-import importlib.util
 import json
 import os
 import re
 import socket
 import subprocess
-import sys
 import time
 
 import boto3
@@ -32,7 +30,7 @@ from sagemaker.serializers import NumpySerializer
 from stepfunctions.template.pipeline import TrainingPipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CODE = os.path.join(HERE, "seed001")  # the notebook's folder: mnist.py and the data maker
+CODE = os.path.join(HERE, "seed001")  # the notebook's folder: mnist.py
 
 EPOCHS = 3
 TEST_SIZE = 300  # held-out digits
@@ -124,13 +122,6 @@ def port_answers(port):
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def data_python():
-    """A Python with scikit-learn to make the data: this one, else the repository's environment."""
-    if importlib.util.find_spec("sklearn"):
-        return sys.executable
-    return os.path.join(HERE, "..", "..", ".venv", "bin", "python")
-
-
 def main():
     sess = seedlib.local_session()
     role = seedlib.ROLE
@@ -140,12 +131,7 @@ def main():
 
     # The notebook's data folder, uploaded as the `training` channel.
     data_dir = os.path.join(work, "data")
-    subprocess.run([data_python(), os.path.join(CODE, "mnist_data.py"), data_dir, "--test-size", str(TEST_SIZE)],
-                   check=True)
-    held_out = os.path.join(data_dir, "held_out.npz")  # the test digits for the endpoint, kept out of S3
-    with np.load(held_out) as test:
-        images, labels = test["images"], test["labels"]
-    os.remove(held_out)
+    images, labels = seedlib.mnist(data_dir, test_size=TEST_SIZE, torchvision=True)  # held out for the endpoint
     inputs = sess.upload_data(path=data_dir, bucket=bucket, key_prefix=prefix)
     print(f"input spec (in this case, just an S3 path): {inputs}", flush=True)
 

@@ -53,11 +53,11 @@ def report(**outcome):
     print("SEED_OUTCOME " + json.dumps(outcome, default=str), flush=True)
 
 
-def mnist(folder, test_size=1000, train_limit=None):
-    """MNIST-format `train/` and `test/` under `folder`, made offline from scikit-learn's handwritten
-    digits (examples/data/mnist_digits.py, run by the repository's own environment, which has
-    scikit-learn) -> the held-out test (images (n, 28, 28) uint8, labels). `train_limit` keeps the
-    first N training images (a small job)."""
+def mnist(folder, test_size=1000, train_limit=None, torchvision=False):
+    """MNIST's files under `folder` (`train/` and `test/`, or torchvision's `MNIST/raw/`), made
+    offline from scikit-learn's handwritten digits (examples/data/mnist_digits.py, run by the
+    repository's own environment, which has scikit-learn) -> the held-out test (images (n, 28, 28)
+    uint8, labels), which stay out of `folder`. `train_limit` keeps the first N training images."""
     import subprocess
 
     import numpy as np
@@ -65,6 +65,10 @@ def mnist(folder, test_size=1000, train_limit=None):
     data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
     python = os.path.join(data, "..", "..", ".venv", "bin", "python")
     subprocess.run([python, os.path.join(data, "mnist_digits.py"), folder, "--test-size", str(test_size),
-                    *(["--train-limit", str(train_limit)] if train_limit else [])], check=True)
-    with np.load(os.path.join(folder, "held_out.npz")) as held_out:
-        return held_out["images"], held_out["labels"]
+                    *(["--train-limit", str(train_limit)] if train_limit else []),
+                    *(["--torchvision"] if torchvision else [])], check=True)
+    held_out = os.path.join(folder, "held_out.npz")
+    with np.load(held_out) as test:
+        images, labels = test["images"], test["labels"]
+    os.remove(held_out)  # a folder uploaded whole as a channel holds the training data only
+    return images, labels
