@@ -8,21 +8,13 @@ import os
 import sys
 import traceback
 
-from . import environment, process, source
+from . import distributed, environment, source
 from .errors import JobError, exit_code_of
+from .script import Script
 
 log = logging.getLogger("sm_entrypoint")
 CODE_CHANNEL = "training-code"
 NOTHING_TO_RUN = "nothing to run: give the 'entrypoint' hyperparameter, or sagemaker_program with sagemaker_submit_directory"
-
-
-def script_command(path, args):
-    """How a script runs: Python for .py (and anything not executable), sh for .sh."""
-    if path.endswith(".sh"):
-        return ["/bin/sh", path, *args]
-    if not path.endswith(".py") and os.access(path, os.X_OK):
-        return [path, *args]
-    return [process.python(), path, *args]
 
 
 def contained(root, relative, what):
@@ -36,30 +28,6 @@ def contained(root, relative, what):
     if not os.path.isfile(path):
         raise JobError(f"{what} {relative!r} was not found in {root}")
     return path
-
-
-class Script:
-    """A user script run as its own process, with the SM_* environment and `--key value` args."""
-
-    def __init__(self, path, args, cwd, env_vars):
-        self.path, self.args, self.cwd, self.env_vars = path, args, cwd, env_vars
-
-    def __str__(self):
-        return f"user script {os.path.basename(self.path)}"
-
-    def command(self):
-        return script_command(self.path, self.args)
-
-    def run(self):
-        cmd = self.command()
-        log.info("running %s", " ".join(cmd))
-        result = process.run(cmd, env={**os.environ, **self.env_vars}, cwd=self.cwd)
-        if result.returncode != 0:
-            # A launcher (mpirun, torchrun) or one rank of a group names the rank that failed first.
-            explain = getattr(self, "explain_failure", None)
-            cause, detail = explain(result) if explain else (result.describe(str(self)),
-                                                             "\n".join(result.stderr_tail))
-            raise JobError(cause, detail=detail, exit_code=result.exit_code)
 
 
 class FrameworkModule:
@@ -108,8 +76,6 @@ def submitted_program(env, base_dir):
     code_dir = source.stage(env.module_dir, base_dir)
     path = contained(code_dir, env.user_entry_point, "sagemaker_program")
     source.install_requirements(code_dir)
-    from . import distributed  # imports Script from here
-
     return distributed.plan(Script(path, env.to_cmd_args(), code_dir, environment.env_vars(env)), env)
 
 

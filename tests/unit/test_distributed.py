@@ -11,7 +11,7 @@ import pytest
 from sm_entrypoint import cluster, distributed
 from sm_entrypoint.distributed import mpi, rendezvous, ssh, torchrun
 from sm_entrypoint.errors import JobError
-from sm_entrypoint.program import Script
+from sm_entrypoint.script import Script
 
 HOSTS = ["algo-1", "algo-2"]
 

@@ -5,7 +5,7 @@ import sys
 
 from sm_entrypoint import failure, process
 from sm_entrypoint.distributed import launcher_stderr, mpi, rank_error, rendezvous, torchrun
-from sm_entrypoint.program import Script
+from sm_entrypoint.script import Script
 from sm_entrypoint.traceback_line import error_line, exception_line
 
 HOSTS = ["algo-1", "algo-2"]

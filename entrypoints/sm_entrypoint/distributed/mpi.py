@@ -11,7 +11,7 @@ import time
 
 from .. import cluster, signals
 from ..errors import JobError
-from ..program import Script
+from ..script import Script
 from ..settings import Settings
 from . import launcher_stderr, rank_error, ssh
 

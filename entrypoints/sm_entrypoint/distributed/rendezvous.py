@@ -5,7 +5,7 @@ the job's own environment already gives wins."""
 import os
 
 from ..errors import JobError
-from ..program import Script
+from ..script import Script
 from . import rank_error
 
 MASTER_PORT = "29500"  # what AWS's PyTorch training toolkit sets

@@ -2,7 +2,7 @@
 address as the rendezvous. torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* for each process."""
 
 from .. import process
-from ..program import Script
+from ..script import Script
 from . import launcher_stderr, rank_error
 
 MASTER_PORT = "7777"  # what sagemaker-training's torch_distributed runner uses
