@@ -15,20 +15,26 @@ RUNNING, DONE = b"R", b"D"
 POLL_S = 1.0
 
 
-class Presence:
-    """Answers every connection with one byte: R while this host works, D once it is done."""
+class Answering:
+    """A TCP port that answers every connection with `answer` (bytes; it may change while the port
+    serves) and closes it: a host's state for the other hosts, the MPI master's public SSH key for
+    its workers. `purpose` says, in the error, what the port was for."""
 
-    def __init__(self, port):
-        self.state = RUNNING
+    def __init__(self, port, answer, purpose):
+        self.answer = answer
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.sock.bind(("0.0.0.0", port))
         except OSError as e:
-            raise JobError(f"cannot listen on port {port} for the other hosts "
-                           f"(SM_ENTRYPOINT_BARRIER_PORT): {e}") from e
+            self.sock.close()
+            raise JobError(f"cannot listen on port {port} {purpose}: {e}") from e
         self.sock.listen(64)
         threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.sock.getsockname()[1]
 
     def _serve(self):
         while True:
@@ -38,12 +44,22 @@ class Presence:
                 return
             with conn:
                 try:
-                    conn.sendall(self.state)
+                    conn.sendall(self.answer)
                 except OSError:
                     pass
 
+    def close(self):
+        self.sock.close()
+
+
+class Presence(Answering):
+    """Answers every connection with one byte: R while this host works, D once it is done."""
+
+    def __init__(self, port):
+        super().__init__(port, RUNNING, "for the other hosts (SM_ENTRYPOINT_BARRIER_PORT)")
+
     def done(self):
-        self.state = DONE
+        self.answer = DONE
 
 
 def ask(host, port, timeout=2.0):

@@ -11,6 +11,7 @@ import traceback
 from . import distributed, environment, source
 from .errors import JobError, exit_code_of
 from .script import Script
+from .settings import Settings
 
 log = logging.getLogger("sm_entrypoint")
 CODE_CHANNEL = "training-code"
@@ -71,35 +72,36 @@ def entrypoint_script(env, base_dir):
     return Script(path, environment.cmd_args(others), os.path.dirname(path), environment.env_vars(env))
 
 
-def submitted_program(env, base_dir):
+def submitted_program(env, settings):
     """`sagemaker_program` from `sagemaker_submit_directory`, run as sagemaker-training would."""
-    code_dir = source.stage(env.module_dir, base_dir)
+    code_dir = source.stage(env.module_dir, settings.base_dir)
     path = contained(code_dir, env.user_entry_point, "sagemaker_program")
     source.install_requirements(code_dir)
-    return distributed.plan(Script(path, env.to_cmd_args(), code_dir, environment.env_vars(env)), env)
+    return distributed.plan(Script(path, env.to_cmd_args(), code_dir, environment.env_vars(env)), env, settings)
 
 
-def resolve(env, base_dir):
-    """The one thing this job runs."""
+def resolve(env, settings):
+    """The one thing this job runs (`settings`: sm_entrypoint.settings.Settings)."""
     spec = os.environ.get("SAGEMAKER_TRAINING_MODULE")
     if spec:
         return FrameworkModule(spec)
     if "entrypoint" in env.hyperparameters:
-        return entrypoint_script(env, base_dir)
+        return entrypoint_script(env, settings.base_dir)
     if env.user_entry_point:
-        return submitted_program(env, base_dir)
+        return submitted_program(env, settings)
     raise JobError(NOTHING_TO_RUN + ", or set SAGEMAKER_TRAINING_MODULE")
 
 
-def run_user_program(env=None, base_dir=None):
+def run_user_program(env=None, settings=None):
     """For framework modules: run the job's user program (sagemaker_program or entrypoint) with our
-    process handling instead of sagemaker_training.entry_point.run's."""
+    process handling instead of sagemaker_training.entry_point.run's. A framework module is called
+    by the toolkit's contract (no arguments), so the settings are read here where none are given."""
     env = env or environment.load()
-    base_dir = base_dir or os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")
-    plan = entrypoint_script(env, base_dir) if "entrypoint" in env.hyperparameters else None
+    settings = settings or Settings.from_env()
+    plan = entrypoint_script(env, settings.base_dir) if "entrypoint" in env.hyperparameters else None
     if plan is None:
         if not env.user_entry_point:
             raise JobError(NOTHING_TO_RUN)
-        plan = submitted_program(env, base_dir)
+        plan = submitted_program(env, settings)
     sys.stdout.flush()
     plan.run()

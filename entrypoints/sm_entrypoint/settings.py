@@ -22,7 +22,7 @@ class Settings:
     base_dir: str
     host_wait_s: float  # how long to wait for the other hosts to resolve and answer
     master_wait_s: float  # how long a finished worker waits for the master to finish
-    barrier_port: int  # where each host answers the others
+    barrier_port: int  # where each host answers the others (and, one port up, the MPI key: key_port)
     failure_limit: int  # the failure file's size limit (SageMaker shows the first 1024 chars)
 
     @classmethod
@@ -34,6 +34,11 @@ class Settings:
             barrier_port=int(os.environ.get("SM_ENTRYPOINT_BARRIER_PORT", "7479")),
             failure_limit=int(os.environ.get("SM_ENTRYPOINT_FAILURE_LIMIT", "16384")),
         )
+
+    @property
+    def key_port(self):
+        """Where the MPI master hands its public SSH key to the workers: the port after barrier_port."""
+        return self.barrier_port + 1
 
     @property
     def failure_file(self):

@@ -21,7 +21,7 @@ def _job(settings):
     if len(hosts) > 1:
         presence = cluster.Presence(settings.barrier_port)
         cluster.wait_for_hosts(hosts, current, settings.barrier_port, settings.host_wait_s)
-    plan = program.resolve(env, settings.base_dir)
+    plan = program.resolve(env, settings)
     with signals.forwarding() as forwarder:
         plan.run()
     # Marked now: from here on a stop request ends the job as the success it is (exit 0).

@@ -12,6 +12,7 @@ from sm_entrypoint import cluster, distributed
 from sm_entrypoint.distributed import mpi, rendezvous, ssh, torchrun
 from sm_entrypoint.errors import JobError
 from sm_entrypoint.script import Script
+from sm_entrypoint.settings import Settings
 
 HOSTS = ["algo-1", "algo-2"]
 
@@ -21,18 +22,27 @@ def env(params=None, current="algo-1", hosts=HOSTS, gpus=0):
                            num_gpus=gpus, network_interface_name="eth1")
 
 
+def settings(barrier_port=7479, host_wait_s=300.0):
+    return Settings(base_dir="/opt/ml", host_wait_s=host_wait_s, master_wait_s=3600.0, barrier_port=barrier_port,
+                    failure_limit=16384)
+
+
+def plan_for(script, env):
+    return distributed.plan(script, env, settings())
+
+
 def script():
     return Script("/opt/ml/code/train.py", ["--epochs", "1"], "/opt/ml/code", {"SM_HPS": "{}"})
 
 
 @pytest.mark.parametrize("value", [True, "true", "True", json.dumps(True), '"true"'])
 def test_mpi_enabled_however_the_sdk_encodes_it(value):
-    assert isinstance(distributed.plan(script(), env({"sagemaker_mpi_enabled": value})), mpi.Master)
+    assert isinstance(plan_for(script(), env({"sagemaker_mpi_enabled": value})), mpi.Master)
 
 
 def test_mpi_master_command_spans_the_hosts_with_processes_per_host_and_custom_options(monkeypatch):
     monkeypatch.setenv("SM_ENTRYPOINT_PYTHON", "/opt/venv/bin/python")
-    plan = distributed.plan(script(), env({"sagemaker_mpi_enabled": "true",
+    plan = plan_for(script(), env({"sagemaker_mpi_enabled": "true",
                                            "sagemaker_mpi_num_of_processes_per_host": "2",
                                            "sagemaker_mpi_custom_mpi_options": "--mca btl_tcp_if_exclude lo -x FOO=1"}))
     cmd = plan.command()
@@ -45,24 +55,24 @@ def test_mpi_master_command_spans_the_hosts_with_processes_per_host_and_custom_o
 
 
 def test_mpi_on_one_host_runs_locally_with_one_process_per_gpu():
-    plan = distributed.plan(script(), env({"sagemaker_mpi_enabled": True}, hosts=["algo-1"], gpus=4))
+    plan = plan_for(script(), env({"sagemaker_mpi_enabled": True}, hosts=["algo-1"], gpus=4))
     cmd = plan.command()
     assert cmd[cmd.index("--host") + 1] == "localhost:4" and cmd[cmd.index("-np") + 1] == "4"
 
 
 def test_mpi_bad_processes_per_host_is_a_clear_error():
     with pytest.raises(JobError, match="sagemaker_mpi_num_of_processes_per_host must be a positive"):
-        distributed.plan(script(), env({"sagemaker_mpi_enabled": True,
+        plan_for(script(), env({"sagemaker_mpi_enabled": True,
                                         "sagemaker_mpi_num_of_processes_per_host": "zero"}))
 
 
 def test_mpi_worker_runs_no_script_itself():
-    plan = distributed.plan(script(), env({"sagemaker_mpi_enabled": True}, current="algo-2"))
+    plan = plan_for(script(), env({"sagemaker_mpi_enabled": True}, current="algo-2"))
     assert isinstance(plan, mpi.Worker) and plan.master == "algo-1"
 
 
 def test_torch_distributed_runs_torchrun_with_this_hosts_rank():
-    plan = distributed.plan(script(), env({"sagemaker_torch_distributed_enabled": "true"}, current="algo-2"))
+    plan = plan_for(script(), env({"sagemaker_torch_distributed_enabled": "true"}, current="algo-2"))
     assert isinstance(plan, torchrun.Torchrun)
     cmd = plan.command()
     assert cmd[1:3] == ["-m", "torch.distributed.run"]
@@ -73,7 +83,7 @@ def test_torch_distributed_runs_torchrun_with_this_hosts_rank():
 
 def test_plain_script_gets_the_rendezvous_variables(monkeypatch):
     monkeypatch.delenv("MASTER_PORT", raising=False)
-    plan = distributed.plan(script(), env(current="algo-2"))
+    plan = plan_for(script(), env(current="algo-2"))
     assert isinstance(plan, rendezvous.Rank) and plan.host == "algo-2"
     assert {k: plan.env_vars[k] for k in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")} == {
         "MASTER_ADDR": "algo-1", "MASTER_PORT": "29500", "WORLD_SIZE": "2", "RANK": "1"}
@@ -82,32 +92,42 @@ def test_plain_script_gets_the_rendezvous_variables(monkeypatch):
 
 def test_a_rendezvous_variable_the_job_sets_wins(monkeypatch):
     monkeypatch.setenv("MASTER_PORT", "12345")
-    assert distributed.plan(script(), env()).env_vars["MASTER_PORT"] == "12345"
+    assert plan_for(script(), env()).env_vars["MASTER_PORT"] == "12345"
 
 
 def test_worker_fails_within_bounds_when_the_master_never_hands_over_its_key():
     start = time.monotonic()
-    with pytest.raises(JobError, match="could not get the MPI master no-such-host.invalid's SSH key .* within 2 s"):
-        ssh.fetch_public_key("no-such-host.invalid", 7480, timeout_s=2)
+    with pytest.raises(JobError, match="could not get the MPI master no-such-host.invalid's SSH key .* within 1 s"):
+        ssh.fetch_public_key("no-such-host.invalid", 7480, timeout_s=1)
     assert time.monotonic() - start < 10
 
 
+def test_the_key_port_is_the_one_after_the_barrier_port():
+    assert settings(barrier_port=9000).key_port == 9001
+
+
 def test_worker_fails_when_the_master_stops_answering(monkeypatch):
-    monkeypatch.setattr(mpi, "MASTER_GONE_S", 1.0)
+    monkeypatch.setattr(mpi, "MASTER_GONE_S", 0.5)
+    monkeypatch.setattr(cluster, "POLL_S", 0.1)
     presence = cluster.Presence(0)
-    port = presence.sock.getsockname()[1]
-    worker = mpi.Worker("127.0.0.1", "user script train.py")
-    threading.Timer(1.0, presence.sock.close).start()  # the master's container goes away
+    worker = mpi.Worker("127.0.0.1", "user script train.py", settings(barrier_port=presence.port))
+    threading.Timer(0.3, presence.close).start()  # the master's container goes away
     with pytest.raises(JobError, match="the MPI master 127.0.0.1 stopped answering before it finished"):
-        worker._wait_for_master(port)
+        worker.wait_for_master()
 
 
-def test_worker_finishes_when_the_master_is_done():
+def test_worker_finishes_when_the_master_is_done(monkeypatch):
+    monkeypatch.setattr(cluster, "POLL_S", 0.1)
     presence = cluster.Presence(0)
-    port = presence.sock.getsockname()[1]
-    threading.Timer(1.0, presence.done).start()
-    mpi.Worker("127.0.0.1", "user script train.py")._wait_for_master(port)
-    presence.sock.close()
+    threading.Timer(0.3, presence.done).start()
+    mpi.Worker("127.0.0.1", "user script train.py", settings(barrier_port=presence.port)).wait_for_master()
+    presence.close()
+
+
+def test_the_master_hands_its_public_key_to_a_worker():
+    served = ssh.serve_public_key("ssh-ed25519 AAAA sm-mpi", 0)
+    assert ssh.fetch_public_key("127.0.0.1", served.port, timeout_s=5) == "ssh-ed25519 AAAA sm-mpi"
+    served.close()
 
 
 WAITING_WORKER = """
@@ -115,11 +135,13 @@ import os, signal, threading
 from sm_entrypoint import cluster, signals
 from sm_entrypoint.distributed import mpi
 from sm_entrypoint.errors import JobError
-port = cluster.Presence(0).sock.getsockname()[1]  # a master that keeps running
+from sm_entrypoint.settings import Settings
+port = cluster.Presence(0).port  # a master that keeps running
+settings = Settings("/opt/ml", 300.0, 3600.0, port, 16384)
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
 try:
     with signals.forwarding():
-        mpi.Worker("127.0.0.1", "user script train.py")._wait_for_master(port)
+        mpi.Worker("127.0.0.1", "user script train.py", settings).wait_for_master()
 except JobError as e:
     print(e.exit_code, e.cause)
 """
@@ -134,5 +156,5 @@ def test_a_stop_request_ends_a_worker_waiting_for_the_master():
 
 
 def test_one_host_runs_the_plain_script_with_the_rendezvous_variables():
-    plan = distributed.plan(script(), env(hosts=["algo-1"]))
+    plan = plan_for(script(), env(hosts=["algo-1"]))
     assert type(plan) is Script and plan.env_vars["WORLD_SIZE"] == "1"

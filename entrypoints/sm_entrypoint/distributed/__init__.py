@@ -39,8 +39,9 @@ def processes_per_host(env, params):
     return max(int(env.num_gpus or 0), 1)
 
 
-def plan(script, env):
-    """The Script to run on this host, given the job's distribution hyperparameters."""
+def plan(script, env, settings):
+    """The Script to run on this host, given the job's distribution hyperparameters; `settings`
+    (sm_entrypoint.settings.Settings) gives MPI its ports and waits."""
     params = dict(env.additional_framework_parameters or {})
     hosts, current = list(env.hosts), env.current_host
     if flag(params.get(MPI_ENABLED)):
@@ -48,8 +49,8 @@ def plan(script, env):
         options = params.get(MPI_CUSTOM_OPTIONS) or ""
         log.info("distribution: mpi, %d process(es) on each of %d host(s)", nproc, len(hosts))
         if current == hosts[0]:
-            return mpi.Master.from_script(script, hosts, nproc, options, env.network_interface_name)
-        return mpi.Worker.from_script(script, hosts[0])
+            return mpi.Master.from_script(script, hosts, nproc, options, env.network_interface_name, settings)
+        return mpi.Worker.from_script(script, hosts[0], settings)
     if flag(params.get(TORCH_DISTRIBUTED_ENABLED)):
         nproc = max(int(env.num_gpus or 0), 1)
         log.info("distribution: torch_distributed, torchrun with %d process(es) on each of %d host(s)",

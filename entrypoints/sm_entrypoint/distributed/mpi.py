@@ -4,15 +4,15 @@ while the master answers that it is running; a master that stops answering fails
 within MASTER_GONE_S, with that cause (sagemaker-training's worker waits with no bound)."""
 
 import logging
+import math
 import os
 import shlex
 import signal
 import time
 
-from .. import cluster, signals
+from .. import cluster, signals, waiting
 from ..errors import JobError
 from ..script import Script
-from ..settings import Settings
 from . import launcher_stderr, rank_error, ssh
 
 log = logging.getLogger("sm_entrypoint")
@@ -21,10 +21,6 @@ LOG_EVERY_S = 60.0
 # The user's mpirun options that place ranks otherwise than `--map-by slot` (then no host is named).
 MAPPING_OPTIONS = ("-map-by", "--map-by", "-npernode", "--npernode", "-N", "-ppr", "--ppr",
                    "-rf", "--rankfile", "-rank-by", "--rank-by", "-npersocket", "--npersocket")
-
-
-def key_port(settings):
-    return settings.barrier_port + 1
 
 
 def mpirun_options(hosts, nproc, interface, custom_options):
@@ -49,9 +45,9 @@ class Master(rank_error.NamesFailingRank, Script):
     launcher = "mpirun"
 
     @classmethod
-    def from_script(cls, script, hosts, nproc, custom_options, interface):
+    def from_script(cls, script, hosts, nproc, custom_options, interface, settings):
         plan = cls(script.path, script.args, script.cwd, script.env_vars)
-        plan.hosts, plan.nproc = hosts, nproc
+        plan.hosts, plan.nproc, plan.settings = hosts, nproc, settings
         plan.custom_options, plan.interface = str(custom_options), str(interface or "eth0")
         return plan
 
@@ -69,57 +65,59 @@ class Master(rank_error.NamesFailingRank, Script):
 
     def run(self):
         if len(self.hosts) > 1:
-            settings = Settings.from_env()
             public_key = ssh.make_key()
             ssh.authorize(public_key)  # mpirun may reach this host through SSH too
             ssh.start_sshd()
-            ssh.serve_public_key(public_key, key_port(settings))
+            ssh.serve_public_key(public_key, self.settings.key_port)
             for host in self.hosts[1:]:
-                ssh.wait_reachable(host, settings.host_wait_s)
+                ssh.wait_reachable(host, self.settings.host_wait_s)
         super().run()
 
 
 class Worker:
     """A host whose part mpirun starts from the master: serve SSH until the master is done."""
 
-    def __init__(self, master, script_name):
-        self.master, self.script_name = master, script_name
+    def __init__(self, master, script_name, settings):
+        self.master, self.script_name, self.settings = master, script_name, settings
 
     @classmethod
-    def from_script(cls, script, master):
-        return cls(master, str(script))
+    def from_script(cls, script, master, settings):
+        return cls(master, str(script), settings)
 
     def __str__(self):
         return f"MPI worker for {self.script_name} (mpirun runs on {self.master})"
 
     def run(self):
-        settings = Settings.from_env()
-        ssh.authorize(ssh.fetch_public_key(self.master, key_port(settings), settings.host_wait_s))
+        ssh.authorize(ssh.fetch_public_key(self.master, self.settings.key_port, self.settings.host_wait_s))
         ssh.start_sshd()
         log.info("serving SSH for mpirun on %s until it is done", self.master)
-        self._wait_for_master(settings.barrier_port)
+        self.wait_for_master()
 
-    def _wait_for_master(self, port):
-        start = last_log = time.monotonic()
-        gone_since = None
-        while True:
+    def wait_for_master(self):
+        """Until the master answers that it is done. The job's own length has no bound here (mpirun
+        runs as long as training does); what bounds the wait is the master itself: one that stops
+        answering for MASTER_GONE_S fails this host, and a stop request ends the wait at once."""
+        port = self.settings.barrier_port
+        gone_since = [None]
+
+        def attempt():
             stop = signals.stop_requested()
             if stop:  # nothing runs here to pass it on to: mpirun's processes belong to sshd
                 raise JobError(f"{self} was stopped by {signal.Signals(stop).name} before mpirun on {self.master} "
                                "finished", exit_code=128 + stop)
             state = cluster.ask(self.master, port)
             if state == cluster.DONE:
-                log.info("the MPI master %s is done", self.master)
-                return
-            now = time.monotonic()
+                return True
             if state == cluster.RUNNING:
-                gone_since = None
-            else:
-                gone_since = gone_since or now
-                if now - gone_since > MASTER_GONE_S:
-                    raise JobError(f"the MPI master {self.master} stopped answering before it finished "
-                                   f"(for {MASTER_GONE_S:.0f} s); its own log and failure file hold the cause")
-            if now - last_log >= LOG_EVERY_S:
-                last_log = now
-                log.info("mpirun on %s still running (%.0f s)", self.master, now - start)
-            time.sleep(cluster.POLL_S)
+                gone_since[0] = None
+            elif gone_since[0] is None:
+                gone_since[0] = time.monotonic()
+            elif time.monotonic() - gone_since[0] > MASTER_GONE_S:
+                raise JobError(f"the MPI master {self.master} stopped answering before it finished "
+                               f"(for {MASTER_GONE_S:.0f} s); its own log and failure file hold the cause")
+            return None
+
+        waiting.poll(attempt, math.inf, give_up=None,
+                     progress=lambda elapsed: f"mpirun on {self.master} still running ({elapsed:.0f} s)",
+                     interval_s=cluster.POLL_S, log_every_s=LOG_EVERY_S)
+        log.info("the MPI master %s is done", self.master)

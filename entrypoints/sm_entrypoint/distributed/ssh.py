@@ -7,9 +7,8 @@ import logging
 import os
 import socket
 import subprocess
-import threading
 
-from .. import waiting
+from .. import cluster, waiting
 from ..errors import JobError
 
 log = logging.getLogger("sm_entrypoint")
@@ -51,24 +50,7 @@ def make_key():
 
 def serve_public_key(public_key, port):
     """Answer every connection on `port` with the public key, for the job's lifetime."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("0.0.0.0", port))
-    except OSError as e:
-        raise JobError(f"cannot listen on port {port} to hand the SSH key to the other hosts: {e}") from e
-    sock.listen(64)
-
-    def serve():
-        while True:
-            conn, _ = sock.accept()
-            with conn:
-                try:
-                    conn.sendall(public_key.encode() + b"\n")
-                except OSError:
-                    pass
-
-    threading.Thread(target=serve, daemon=True).start()
+    return cluster.Answering(port, public_key.encode() + b"\n", "to hand the SSH key to the other hosts")
 
 
 def fetch_public_key(host, port, timeout_s):
