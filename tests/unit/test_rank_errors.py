@@ -289,7 +289,7 @@ def test_torchrun_rank_without_a_traceback_is_told_by_its_signal():
 
 
 def test_mpirun_failure_leads_with_the_rank_s_error_and_keeps_mpirun_s_tail():
-    master = mpi.Master.from_script(script(), HOSTS, 1, "", "eth0")
+    master = mpi.Master.from_script(script(), HOSTS, 1, "", "eth0", settings=None)
     assert "--tag-output" in master.command()
     cause, detail = master.explain_failure(process.Result(1, MPIRUN_RANK_RAISED[-40:], stderr_lines=MPIRUN_RANK_RAISED))
     assert cause == f"user script train.py failed on rank 1 (host algo-2): {ERROR} (mpirun exited with code 1)"
@@ -298,7 +298,7 @@ def test_mpirun_failure_leads_with_the_rank_s_error_and_keeps_mpirun_s_tail():
 
 
 def test_custom_mpi_options_that_map_ranks_otherwise_name_no_host():
-    master = mpi.Master.from_script(script(), HOSTS, 1, "--map-by node -x FOO=1", "eth0")
+    master = mpi.Master.from_script(script(), HOSTS, 1, "--map-by node -x FOO=1", "eth0", settings=None)
     cause, _ = master.explain_failure(process.Result(1, [], stderr_lines=MPIRUN_RANK_RAISED))
     assert cause.startswith(f"user script train.py failed on rank 1: {ERROR}")
 
@@ -312,7 +312,7 @@ def test_torchrun_failure_leads_with_the_rank_s_error():
 
 def test_a_plain_rendezvous_rank_names_itself():
     stderr = [line for line in TORCHRUN_RANK_RAISED if line.startswith("[rank1]")]
-    plan = rendezvous.with_rendezvous(script(), HOSTS, "algo-2", "eth0")
+    plan = rendezvous.with_rendezvous(script(), HOSTS, "algo-2", "eth0", settings=None)
     cause, detail = plan.explain_failure(process.Result(1, stderr))
     assert cause == f"user script train.py failed on rank 1 (host algo-2): {ERROR} (exited with code 1)"
     assert detail == "\n".join(stderr)
@@ -321,7 +321,7 @@ def test_a_plain_rendezvous_rank_names_itself():
 
 
 def test_a_launcher_whose_stderr_names_no_rank_keeps_the_old_cause_without_banners():
-    master = mpi.Master.from_script(script(), HOSTS, 1, "", "eth0")
+    master = mpi.Master.from_script(script(), HOSTS, 1, "", "eth0", settings=None)
     lines = ["mpirun was unable to launch the specified application", "-" * 74]
     cause, _ = master.explain_failure(process.Result(1, lines))
     assert cause == "mpirun of user script train.py exited with code 1: mpirun was unable to launch the specified application"
@@ -332,6 +332,6 @@ def test_a_parser_bug_never_hides_the_failure(monkeypatch):
         raise IndexError("parser bug")
 
     monkeypatch.setattr(launcher_stderr, "from_mpirun", broken)
-    master = mpi.Master.from_script(script(), HOSTS, 1, "", "eth0")
+    master = mpi.Master.from_script(script(), HOSTS, 1, "", "eth0", settings=None)
     cause, _ = master.explain_failure(process.Result(1, MPIRUN_RANK_RAISED))
     assert cause.startswith("mpirun of user script train.py exited with code 1: ")
