@@ -312,7 +312,7 @@ def test_torchrun_failure_leads_with_the_rank_s_error():
 
 def test_a_plain_rendezvous_rank_names_itself():
     stderr = [line for line in TORCHRUN_RANK_RAISED if line.startswith("[rank1]")]
-    plan = rendezvous.with_rendezvous(script(), HOSTS, "algo-2", "eth0", settings=None)
+    plan = rendezvous.with_rendezvous(script(), HOSTS, "algo-2", "eth0")
     cause, detail = plan.explain_failure(process.Result(1, stderr))
     assert cause == f"user script train.py failed on rank 1 (host algo-2): {ERROR} (exited with code 1)"
     assert detail == "\n".join(stderr)
