@@ -4,9 +4,9 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from smimages.catalog import ROOT as REPO
 
-DRIVER = [sys.executable, str(REPO / "tools" / "build.py")]
+DRIVER = [sys.executable, "-m", "smimages.build"]
 
 
 def drive(images_dir, *names):

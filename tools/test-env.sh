@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the test tool environments from their lock files (once; again only when a lock changes):
-#   .venv       pytest, docker-py, pytest-testinfra, sagemaker-training, ruff, hadolint, this repo's entrypoint
+#   .venv       pytest, docker-py, pytest-testinfra, sagemaker-training, ruff, hadolint, and this repository's
+#               two packages, editable: smimages (its tooling and test kit) and the images' entrypoint
 #   .venv-sdk2  SageMaker Python SDK 2.x      .venv-sdk3  SageMaker Python SDK 3.x
 # The two SDKs cannot share one environment; tests/sdk/ runs each job under its own.
 set -euo pipefail
@@ -27,6 +28,8 @@ if ! command -v docker-registry >/dev/null; then  # a real registry for the publ
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
 fi
 make_env .venv tests/requirements/host.lock
-.venv/bin/pip install -q --no-deps -e entrypoints >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e entrypoints
+for package in . entrypoints; do
+  .venv/bin/pip install -q --no-deps -e "$package" >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e "$package"
+done
 make_env .venv-sdk2 tests/requirements/sdk2.lock
 make_env .venv-sdk3 tests/requirements/sdk3.lock

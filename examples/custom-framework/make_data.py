@@ -16,5 +16,5 @@ def write(folder, rows, seed):
 
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else "data"
-    write(os.path.join(out, "train"), 200, 0)
+    write(os.path.join(out, "train"), int(sys.argv[2]) if len(sys.argv) > 2 else 200, 0)
     write(os.path.join(out, "validation"), 50, 1)

@@ -55,16 +55,15 @@ def report(**outcome):
 
 def mnist(folder, test_size=1000, train_limit=None, torchvision=False):
     """MNIST's files under `folder` (`train/` and `test/`, or torchvision's `MNIST/raw/`), made
-    offline from scikit-learn's handwritten digits (examples/data/mnist_digits.py, run by the
-    repository's own environment, which has scikit-learn) -> the held-out test (images (n, 28, 28)
+    offline from scikit-learn's handwritten digits (smimages.datasets.mnist_digits, run by the
+    repository's own environment, which has scikit-learn and the smimages package) -> the held-out test (images (n, 28, 28)
     uint8, labels), which stay out of `folder`. `train_limit` keeps the first N training images."""
     import subprocess
 
     import numpy as np
 
-    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
-    python = os.path.join(data, "..", "..", ".venv", "bin", "python")
-    subprocess.run([python, os.path.join(data, "mnist_digits.py"), folder, "--test-size", str(test_size),
+    python = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv", "bin", "python")
+    subprocess.run([python, "-m", "smimages.datasets.mnist_digits", folder, "--test-size", str(test_size),
                     *(["--train-limit", str(train_limit)] if train_limit else []),
                     *(["--torchvision"] if torchvision else [])], check=True)
     held_out = os.path.join(folder, "held_out.npz")

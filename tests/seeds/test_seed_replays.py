@@ -8,9 +8,10 @@ import json
 import tarfile
 
 import pytest
-from conftest import free_port
-from s3_server import S3Server
-from seeds import SEEDS, replay
+
+from smimages.seeds import SEEDS, replay
+from smimages.testing.ports import free_port
+from smimages.testing.s3_server import S3Server
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import tarball_bytes
-from s3_server import S3Server
 from sm_entrypoint import s3, source
 from sm_entrypoint.errors import JobError
 from sm_entrypoint.serving import user_script
 from sm_entrypoint.serving.errors import ConfigError
 from sm_entrypoint.serving.settings import ServingSettings
+
+from smimages.testing.harness import tarball_bytes
+from smimages.testing.s3_server import S3Server
 
 SCRIPT = "def model_fn(d):\n    return 'from {where}'\n"
 S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")

@@ -1,16 +1,13 @@
-"""dgl-rdkit-cpu: the Tox21 workload's jobs (shared with dgl-rdkit-gpu in by_image/dgl_rdkit_jobs.py)."""
+"""dgl-rdkit-cpu's own build (its Tox21 jobs, in test_dgl_rdkit_jobs.py, run for its children too)."""
 
-import pytest
-from by_image.dgl_rdkit_jobs import *  # noqa: F403 - the shared tests run here against this image
-from harness import client
+from smimages.testing.harness import client
 
 
-@pytest.fixture
-def image_name():
-    return "dgl-rdkit-cpu"
+def test_the_torch_source_is_labelled(image):
+    labels = client().images.get(image).attrs["Config"]["Labels"]
+    assert labels["io.sm-images.torch-source"] == "PyPI (CUDA 12.1 build, runs on CPU)"
 
 
-def test_the_torch_source_is_labelled_and_no_fallback_notice(image):
-    config = client().images.get(image).attrs["Config"]
-    assert config["Labels"]["io.sm-images.torch-source"] == "PyPI (CUDA 12.1 build, runs on CPU)"
+def test_the_cpu_image_carries_no_fallback_notice(image_of):
+    config = client().images.get(image_of("dgl-rdkit-cpu")).attrs["Config"]
     assert not [e for e in config["Env"] if e.startswith("SM_IMAGE_NOTICE=")]

@@ -6,11 +6,9 @@ import socket
 import threading
 import time
 
-import mnist_workload as workload
 import pytest
-from harness import ServingContainer, write_tree
 
-image = workload.image  # the shared fixture
+from smimages.testing.harness import ServingContainer, write_tree
 
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 PING_LIMIT_S = 2  # SageMaker takes an instance whose /ping takes longer out of service

@@ -5,10 +5,8 @@ import concurrent.futures
 import http.client
 import threading
 
-import mnist_workload as workload
-from harness import ServingContainer
+from smimages.testing.harness import ServingContainer
 
-image, mnist, trained = workload.image, workload.mnist, workload.trained  # shared fixtures
 REQUESTS = 10_000
 CONNECTIONS = 32
 MEMORY_GROWTH_BOUND_MIB = 64  # what a server may grow by over 10,000 requests: no leak per request

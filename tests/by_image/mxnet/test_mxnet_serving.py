@@ -4,12 +4,11 @@ import json
 import shutil
 import time
 
-import mnist_workload as workload
 import numpy as np
 import pytest
-from harness import ServingContainer, write_tree
 
-image, mnist, trained = workload.image, workload.mnist, workload.trained  # shared fixtures
+from smimages.testing.harness import ServingContainer, write_tree
+
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 
 

@@ -9,8 +9,9 @@ import time
 import zipfile
 
 import pytest
-from harness import ServingContainer, tarball_bytes, write_tree
-from s3_server import S3Server
+
+from smimages.testing.harness import ServingContainer, tarball_bytes, write_tree
+from smimages.testing.s3_server import S3Server
 
 SOURCE_KEY = "source/sourcedir.tar.gz"
 SCRIPT = """
@@ -27,11 +28,6 @@ def transform_fn(model, body, content_type, accept):
 """
 PLAIN = SCRIPT.format(imports="", extra="None")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-@pytest.fixture(scope="module")
-def image(image_of):
-    return image_of("mxnet")
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,13 @@
 
 import re
 
-import mnist_workload as workload
-from harness import run_job
-from mnist_workload import TRAIN_EPOCHS, mnist_job
-
-image, mnist, trained = workload.image, workload.mnist, workload.trained  # shared fixtures
+from smimages.testing.harness import run_job
+from smimages.testing.mxnet_mnist import TRAIN_EPOCHS, mnist_job
 
 
 def test_a_job_trains_and_writes_the_model(trained):
     result, model = trained
-    result.assert_succeeded()
+    result.ok()
     assert sorted(p.name for p in model.iterdir()) == ["code", "model-0000.params", "model-shapes.json",
                                                        "model-symbol.json"]
     assert (model / "code" / "inference.py").is_file()
@@ -46,7 +43,7 @@ def test_a_job_stopped_after_epoch_two_resumes_at_epoch_three(image, mnist, tmp_
     assert not (first.model / "model-0000.params").exists()
 
     [second] = run_job(image, job, timeout_s=300)
-    assert second.exit_code == 0, second.logs
+    second.ok()
     assert "resuming from epoch 2" in second.logs and "continuing at epoch 3 of 5" in second.logs
     done = re.findall(r"epoch (\d)/5 done", second.logs)
     assert done == ["3", "4", "5"], second.logs

@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import MLJob, client, run_job, write_tree
-from mnist_jobs import REPO, VARIANTS
+
+from smimages.catalog import ROOT as REPO
+from smimages.testing.harness import MLJob, client, run_job, write_tree
 
 TWO = ("algo-1", "algo-2")
 RUNS = int(os.environ.get("CLEAN_EXIT_RUNS", "3"))
@@ -88,8 +89,8 @@ def describe(i, results):
 
 
 @pytest.mark.parametrize("ddp", [False, True], ids=["dataparallel-allreduce", "ddp"])
-def test_two_hosts_gloo_without_destroy_process_group_end_cleanly_every_time(image_of, tmp_path, ddp):
-    image = image_of(VARIANTS[0])
+def test_two_hosts_gloo_without_destroy_process_group_end_cleanly_every_time(one_image, tmp_path, ddp):
+    image = one_image
     runs = RUNS if not ddp else max(1, RUNS // 2)  # DDP's own buckets seldom met the abort
     bad, codes = [], []
     for i in range(runs):
@@ -130,11 +131,11 @@ echo "failed pairs: $fails"
 """
 
 
-def test_the_exit_race_made_certain_still_ends_cleanly(image_of, tmp_path):
+def test_the_exit_race_made_certain_still_ends_cleanly(one_image, tmp_path):
     (tmp_path / "harsh.py").write_text(HARSH)
     (tmp_path / "pairs.sh").write_text(PAIRS)
     env = {} if WAIT is None else {"SM_PYTORCH_EXIT_WAIT_SECONDS": WAIT}
-    out = client().containers.run(image_of(VARIANTS[0]), ["bash", "/tmp/pairs.sh"], remove=True, stderr=True,
+    out = client().containers.run(one_image, ["bash", "/tmp/pairs.sh"], remove=True, stderr=True,
                                   environment=env, volumes={str(tmp_path / "harsh.py"): {"bind": "/tmp/harsh.py"},
                                                             str(tmp_path / "pairs.sh"): {"bind": "/tmp/pairs.sh"}})
     out = out.decode(errors="replace")
@@ -153,13 +154,13 @@ sys.exit(int(sys.argv[1]))
 """
 
 
-def test_the_exit_handler_keeps_exit_codes_output_and_atexit_handlers(image_of, tmp_path):
+def test_the_exit_handler_keeps_exit_codes_output_and_atexit_handlers(one_image, tmp_path):
     (tmp_path / "s.py").write_text(SIDE_EFFECTS)
     script = ("python /tmp/s.py 0; echo code $?; python /tmp/s.py 3; echo code $?; "
               "python -c 'import torch; raise ValueError(\"bad\")'; echo code $?; "
               "python -c 'import os, sm_pytorch as p; print(open(os.path.join(os.path.dirname("
               "os.path.dirname(p.__file__)), \"sm_pytorch_clean_exit.pth\")).read())'")
-    out = client().containers.run(image_of(VARIANTS[0]), ["bash", "-c", script], remove=True, stderr=True,
+    out = client().containers.run(one_image, ["bash", "-c", script], remove=True, stderr=True,
                                   volumes={str(tmp_path / "s.py"): {"bind": "/tmp/s.py"}}).decode()
     assert out.count("argv ['0'] main __main__") == 1 and "argv ['3'] main __main__" in out, out
     assert out.count("the script's own atexit handler ran") == 2, out

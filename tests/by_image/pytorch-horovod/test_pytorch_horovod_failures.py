@@ -2,9 +2,7 @@
 that rank's own error and names the rank and its host, whichever launcher ran it (mpirun,
 torchrun, or the script itself on each host with MASTER_ADDR/RANK)."""
 
-import pytest
-from harness import MLJob, run_job, write_tree
-from mnist_jobs import VARIANTS
+from smimages.testing.harness import MLJob, run_job, write_tree
 
 TWO = ("algo-1", "algo-2")
 ERROR = "ValueError: learning rate must be positive"
@@ -39,11 +37,6 @@ def without_ssh_state(result):
     return result
 
 
-@pytest.fixture
-def image(image_of):
-    return image_of(VARIANTS[0])
-
-
 def job_of(tmp_path, script, **distribution):
     job = MLJob(tmp_path / "ml", hosts=TWO, hyperparameters={
         "sagemaker_program": "fail.py", "sagemaker_submit_directory": "/opt/ml/code", **distribution})
@@ -52,9 +45,9 @@ def job_of(tmp_path, script, **distribution):
     return job
 
 
-def test_a_failing_horovod_rank_error_is_the_first_line_on_the_first_host(image, tmp_path):
+def test_a_failing_horovod_rank_error_is_the_first_line_on_the_first_host(one_image, tmp_path):
     job = job_of(tmp_path, HOROVOD_RANK_1_RAISES, sagemaker_mpi_enabled="true")
-    master, _ = run_job(image, job, timeout_s=180, stop_all_when_one_exits=True)
+    master, _ = run_job(one_image, job, timeout_s=180, stop_all_when_one_exits=True)
     cause = without_ssh_state(master).cause(1)
     assert cause == f"user script fail.py failed on rank 1 (host algo-2): {ERROR} (mpirun exited with code 1)"
     rank_part, mpirun_part = master.failure.split("mpirun's last stderr lines:")
@@ -63,15 +56,15 @@ def test_a_failing_horovod_rank_error_is_the_first_line_on_the_first_host(image,
     assert "Process name: [[" in mpirun_part  # mpirun's own summary is still there
 
 
-def test_a_failing_torchrun_rank_error_leads_on_its_host(image, tmp_path):
+def test_a_failing_torchrun_rank_error_leads_on_its_host(one_image, tmp_path):
     job = job_of(tmp_path, TORCH_RANK_1_RAISES, sagemaker_torch_distributed_enabled="true")
-    _, worker = run_job(image, job, timeout_s=180, stop_all_when_one_exits=True)
+    _, worker = run_job(one_image, job, timeout_s=180, stop_all_when_one_exits=True)
     assert worker.cause(1) == f"user script fail.py failed on rank 1 (host algo-2): {ERROR} (torchrun exited with code 1)"
     assert "Root Cause (first observed failure)" in worker.failure.split("torchrun's last stderr lines:")[1]
 
 
-def test_a_failing_rank_of_a_plain_rendezvous_leads_with_its_error(image, tmp_path):
+def test_a_failing_rank_of_a_plain_rendezvous_leads_with_its_error(one_image, tmp_path):
     job = job_of(tmp_path, TORCH_RANK_1_RAISES)
-    _, worker = run_job(image, job, timeout_s=180, stop_all_when_one_exits=True)
+    _, worker = run_job(one_image, job, timeout_s=180, stop_all_when_one_exits=True)
     assert worker.cause(1) == f"user script fail.py failed on rank 1 (host algo-2): {ERROR} (exited with code 1)"
     assert 'raise ValueError("learning rate must be positive")' in worker.failure

@@ -7,8 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from harness import MLJob, ServingContainer, run_command, run_job, write_tree
-from mnist_jobs import EXAMPLES, VARIANTS, channels, held_out, make_mnist, put_code
+
+from smimages.testing.harness import MLJob, ServingContainer, run_command, run_job, write_tree
+from smimages.testing.pytorch_mnist import EXAMPLES, channels, held_out, make_mnist, put_code
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 
@@ -20,25 +21,25 @@ def digits(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model_dir(image_of, digits, tmp_path_factory):
+def model_dir(one_image, digits, tmp_path_factory):
     """model.pth from a one-host training job, and the example as code/ (what the SDK packs)."""
     root = tmp_path_factory.mktemp("serving-job")
     job = MLJob(root / "ml", channels=channels(digits[0]),
                 hyperparameters={"sagemaker_program": "mnist.py", "sagemaker_submit_directory": "/opt/ml/code",
                                  "epochs": 5, "lr": 0.02, "momentum": 0.9, "batch-size": 64})
     put_code(job, "pytorch-mnist-ddp")
-    [r] = run_job(image_of(VARIANTS[0]), job, timeout_s=300)
-    assert r.exit_code == 0, r.logs[-4000:]
+    [r] = run_job(one_image, job, timeout_s=300)
+    r.ok()
     model = root / "model"
     shutil.copytree(r.model, model)
     shutil.copytree(EXAMPLES / "pytorch-mnist-ddp", model / "code")
     return model
 
 
-@pytest.fixture(scope="module", params=VARIANTS)
-def server(request, image_of, model_dir):
+@pytest.fixture(scope="module")
+def server(image, model_dir):
     env = {"SAGEMAKER_PROGRAM": "mnist.py", "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
-    with ServingContainer(image_of(request.param), model_dir, env=env) as s:
+    with ServingContainer(image, model_dir, env=env) as s:
         s.wait_ready(timeout_s=120)
         yield s
 
@@ -117,17 +118,17 @@ torch.jit.save(torch.jit.script(Digits(model_fn("/opt/ml/model"))), "/out/model.
 """
 
 
-def test_a_torchscript_model_pt_serves_with_no_inference_script(image_of, model_dir, digits, tmp_path):
+def test_a_torchscript_model_pt_serves_with_no_inference_script(one_image, model_dir, digits, tmp_path):
     scripted, tool = tmp_path / "scripted", tmp_path / "tool"
     write_tree(tool, {"to_torchscript.py": TO_TORCHSCRIPT})  # torch.jit.script reads the source
     scripted.mkdir()
-    code, logs = run_command(image_of(VARIANTS[0]), ["python", "/tool/to_torchscript.py"],
+    code, logs = run_command(one_image, ["python", "/tool/to_torchscript.py"],
                              volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"},
                                       str(tool): {"bind": "/tool", "mode": "ro"},
                                       str(scripted): {"bind": "/out", "mode": "rw"}})
     assert code == 0, logs
     images, labels = digits[1]
-    with ServingContainer(image_of(VARIANTS[-1]), scripted) as s:
+    with ServingContainer(one_image, scripted) as s:
         s.wait_ready(timeout_s=120)
         status, body, _ = s.request("POST", "/invocations", encode(images, NPY), {"Content-Type": NPY})
         assert status == 200, body[:500]
@@ -135,16 +136,16 @@ def test_a_torchscript_model_pt_serves_with_no_inference_script(image_of, model_
         assert "model_fn: image default" in s.logs_once("model_fn: image default")
 
 
-def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_to_do(image_of, tmp_path):
+def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_to_do(one_image, tmp_path):
     write_tree(tmp_path / "model", {"weights.bin": "not a model"})
-    with ServingContainer(image_of(VARIANTS[0]), tmp_path / "model") as s:
+    with ServingContainer(one_image, tmp_path / "model") as s:
         assert s.container.wait(timeout=120)["StatusCode"] != 0
         assert "no model.pt (TorchScript) in /opt/ml/model" in s.logs()
 
 
-def test_sagemaker_bind_to_port_moves_the_server(image_of, model_dir, digits):
+def test_sagemaker_bind_to_port_moves_the_server(one_image, model_dir, digits):
     env = {"SAGEMAKER_PROGRAM": "mnist.py", "SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
-    with ServingContainer(image_of(VARIANTS[0]), model_dir, env=env, container_port=9090) as s:
+    with ServingContainer(one_image, model_dir, env=env, container_port=9090) as s:
         s.wait_ready(timeout_s=120)
         assert s.request("POST", "/invocations", encode(digits[1][0][:2], CSV), {"Content-Type": CSV})[0] == 200
         assert "on port 9090" in s.logs()
@@ -157,7 +158,7 @@ def test_sigterm_stops_serve_within_2_seconds(server_for_stop):
 
 
 @pytest.fixture
-def server_for_stop(image_of, model_dir):
-    with ServingContainer(image_of(VARIANTS[0]), model_dir, env={"SAGEMAKER_PROGRAM": "mnist.py"}) as s:
+def server_for_stop(one_image, model_dir):
+    with ServingContainer(one_image, model_dir, env={"SAGEMAKER_PROGRAM": "mnist.py"}) as s:
         s.wait_ready(timeout_s=120)
         yield s

@@ -4,8 +4,9 @@ on a private network, in every `distribution` shape the SDK's PyTorch estimator 
 import json
 
 import pytest
-from harness import MLJob, run_job
-from mnist_jobs import ACCURACY, VARIANTS, channels, digests, make_mnist, put_code
+
+from smimages.testing.harness import MLJob, run_job
+from smimages.testing.pytorch_mnist import ACCURACY, channels, digests, make_mnist, put_code
 
 TWO = ("algo-1", "algo-2")
 MPI = {"sagemaker_mpi_enabled": "true", "sagemaker_mpi_custom_mpi_options": "-x NCCL_DEBUG=WARN"}
@@ -24,11 +25,6 @@ def mnist(tmp_path_factory):
     return make_mnist(tmp_path_factory.mktemp("mnist"))
 
 
-@pytest.fixture(params=VARIANTS)
-def image(request, image_of):
-    return image_of(request.param)
-
-
 def hyperparameters(program="mnist.py", **extra):
     return {"sagemaker_program": program, "sagemaker_submit_directory": "/opt/ml/code",
             "epochs": 1, "lr": 0.05, "batch-size": 32, **extra}
@@ -37,7 +33,7 @@ def hyperparameters(program="mnist.py", **extra):
 def ok(results):
     for r in results:
         assert r.exit_code == 0, "\n".join(f"--- {x.host}\n{x.logs[-6000:]}" for x in results)
-        r.assert_succeeded()
+        r.ok()
 
 
 def test_one_host_horovod_job_saves_the_model_and_logs_test_accuracy(image, mnist, tmp_path):
@@ -78,11 +74,11 @@ def test_two_hosts_gloo_lose_nothing_the_master_writes_after_the_worker_is_done(
     assert "waiting for algo-1 to finish" in worker.logs
 
 
-def test_two_hosts_torch_distributed_runs_torchrun_on_each(image_of, mnist, tmp_path):
+def test_two_hosts_torch_distributed_runs_torchrun_on_each(one_image, mnist, tmp_path):
     job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist),
                 hyperparameters=hyperparameters(sagemaker_torch_distributed_enabled="true"))
     put_code(job, "pytorch-mnist-ddp")
-    master, worker = run_job(image_of(VARIANTS[0]), job, timeout_s=120)
+    master, worker = run_job(one_image, job, timeout_s=120)
     ok([master, worker])
     assert "torch.distributed.run" in master.logs and "world size 2, backend gloo" in master.logs
     assert digests(master.logs)[0] == digests(worker.logs)[1]
@@ -90,11 +86,11 @@ def test_two_hosts_torch_distributed_runs_torchrun_on_each(image_of, mnist, tmp_
 
 
 @pytest.mark.parametrize("started", ["algo-1", "algo-2"])
-def test_an_mpi_host_alone_fails_with_a_cause_within_bounds(image_of, mnist, tmp_path, started):
+def test_an_mpi_host_alone_fails_with_a_cause_within_bounds(one_image, mnist, tmp_path, started):
     job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist), hyperparameters=hyperparameters(**MPI),
                 env={"SM_ENTRYPOINT_HOST_WAIT_SECONDS": "5"})
     put_code(job, "pytorch-mnist-horovod")
-    [r] = run_job(image_of(VARIANTS[0]), job, timeout_s=60, start_hosts=[started])
+    [r] = run_job(one_image, job, timeout_s=60, start_hosts=[started])
     assert not r.timed_out and r.exit_code != 0
     other = "algo-2" if started == "algo-1" else "algo-1"
     assert r.failure_first_line.startswith(f"host(s) {other} never resolved within 5 s")

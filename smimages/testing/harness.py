@@ -1,0 +1,379 @@
+"""The one test harness: lays out /opt/ml as SageMaker does and runs real containers with
+docker-py, one host or several on a private network, each under a hard timeout.
+
+    job = MLJob(tmp_path, hyperparameters={...}, channels={"train": {"a.csv": "1,2"}})
+    [result] = run_job("sm-images/custom-framework:latest", job)
+    result.ok()
+    assert (result.model / "model.pth").exists()
+"""
+
+import io
+import json
+import shutil
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+DEFAULT_TIMEOUT_S = 180
+CONFIG_FILES = ("hyperparameters.json", "inputdataconfig.json", "resourceconfig.json")
+
+
+def client():
+    return docker.from_env(timeout=120)
+
+
+@dataclass
+class MLJob:
+    """A training job's /opt/ml trees (one per host) as SageMaker lays them out."""
+
+    root: Path
+    hyperparameters: dict = field(default_factory=dict)
+    channels: dict = field(default_factory=dict)  # name -> {relative path: str | bytes | Path}
+    hosts: tuple = ("algo-1",)
+    env: dict = field(default_factory=dict)
+    shared_model_dir: bool = False  # local mode shares one /opt/ml/model between hosts
+    config_override: dict = field(default_factory=dict)  # file name -> raw text, or None to omit
+    checkpoint_dir: Path = None  # a host folder mounted at /opt/ml/checkpoints (kept across runs)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        for host in self.hosts:
+            self._lay_out(host)
+
+    def tree(self, host):
+        return self.root / host
+
+    def model_dir(self, host):
+        return self.root / "shared-model" if self.shared_model_dir else self.tree(host) / "model"
+
+    def _lay_out(self, host):
+        ml = self.tree(host)
+        config = ml / "input" / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (ml / "output").mkdir(exist_ok=True)
+        self.model_dir(host).mkdir(parents=True, exist_ok=True)
+        files = {
+            "hyperparameters.json": json.dumps({k: str(v) for k, v in self.hyperparameters.items()}),
+            "inputdataconfig.json": json.dumps({c: {"TrainingInputMode": "File"} for c in self.channels}),
+            "resourceconfig.json": json.dumps({"current_host": host, "hosts": list(self.hosts),
+                                               "network_interface_name": "eth0"}),
+        }
+        files.update(self.config_override)
+        for name, text in files.items():
+            if text is not None:
+                (config / name).write_text(text)
+        for channel, content in self.channels.items():
+            write_tree(ml / "input" / "data" / channel, content)
+
+    def volumes(self, host):
+        vols = {str(self.tree(host)): {"bind": "/opt/ml", "mode": "rw"}}
+        if self.shared_model_dir:
+            vols[str(self.model_dir(host))] = {"bind": "/opt/ml/model", "mode": "rw"}
+        if self.checkpoint_dir:
+            Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            vols[str(self.checkpoint_dir)] = {"bind": "/opt/ml/checkpoints", "mode": "rw"}
+        return vols
+
+
+def write_tree(folder, content):
+    """Write {relative path: text, bytes or a Path to copy} under `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, data in content.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, Path):
+            shutil.copy(data, path)
+        elif isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
+
+
+def program_job(tmp_path, script, **kwargs):
+    """A one-host job under tmp_path/ml that runs `script` as train.py from /opt/ml/code
+    (sagemaker_program + sagemaker_submit_directory): what every image runs, framework module or
+    not. kwargs go to MLJob (channels, config_override, env)."""
+    job = MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py",
+                                                  "sagemaker_submit_directory": "/opt/ml/code"}, **kwargs)
+    write_tree(job.tree("algo-1") / "code", {"train.py": script})
+    return job
+
+
+def tarball_bytes(files):
+    """A .tar.gz's bytes holding {name: text} (names taken as they are, escaping ones included)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def make_tarball(path, files):
+    """A sourcedir.tar.gz holding {name: text}."""
+    Path(path).write_bytes(tarball_bytes(files))
+    return path
+
+
+@dataclass
+class HostResult:
+    host: str
+    exit_code: int
+    logs: str
+    tree: Path
+    model: Path
+    timed_out: bool = False
+    changes: list = field(default_factory=list)  # paths the container added, changed or deleted
+
+    def touched_outside(self, allowed=("/opt/ml", "/tmp")):
+        """Changed paths outside `allowed` (and outside bind mounts, which docker diff omits)."""
+        return [p for p in self.changes
+                if not any(p == a or p.startswith(a + "/") for a in allowed) and p not in allowed_parents(allowed)]
+
+    @property
+    def failure(self):
+        path = self.tree / "output" / "failure"
+        return path.read_text() if path.exists() else None
+
+    @property
+    def success(self):
+        """The empty marker sagemaker-training writes when a job succeeds."""
+        return (self.tree / "output" / "success").exists()
+
+    def ok(self):
+        """What every good job must show: exit 0 before the hard timeout, `success` in its output
+        (what tools written for AWS's images look for in output.tar.gz) and no failure file."""
+        assert self.exit_code == 0 and not self.timed_out, self.logs[-6000:]
+        assert self.failure is None, self.failure
+        assert self.success, f"no /opt/ml/output/success; logs:\n{self.logs[-6000:]}"
+
+    @property
+    def failure_first_line(self):
+        text = self.failure
+        return text.splitlines()[0] if text else None
+
+    def cause(self, code=None):
+        """The first line of the failure file, once what every failed job must show holds: a
+        non-zero exit (`code` if given) before the hard timeout, a failure file whose first line
+        fits SageMaker's 1024 characters, and nothing changed outside the job's own folders."""
+        assert self.exit_code != 0 and not self.timed_out, self.logs[-6000:]
+        if code is not None:
+            assert self.exit_code == code, self.logs[-6000:]
+        assert self.failure is not None, f"no failure file; logs:\n{self.logs[-6000:]}"
+        assert not self.success, "a failed job left a success file"
+        assert len(self.failure_first_line) <= 1024
+        assert self.touched_outside() == [], "the job changed files outside its own folders"
+        return self.failure_first_line
+
+
+class TrackedContainer:
+    """A container that is always removed, and killed when it outlives its hard timeout."""
+
+    def __init__(self, image, **kwargs):
+        self.container = client().containers.run(image, detach=True, **kwargs)
+
+    def wait(self, timeout_s):
+        try:
+            return self.container.wait(timeout=timeout_s)["StatusCode"], False
+        except Exception:  # noqa: BLE001 - docker-py raises a requests timeout here
+            self.container.kill()
+            return self.container.wait(timeout=30)["StatusCode"], True
+
+    def changes(self):
+        return [c["Path"] for c in self.container.diff() or []]
+
+    def logs(self):
+        return self.container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
+
+    def logs_once(self, text, count=1, timeout_s=30):
+        """The logs once `text` appears `count` times in them, or as they stand when time runs out:
+        docker copies a container's output to its log asynchronously, so what was printed
+        before an HTTP answer can reach the log after it."""
+        deadline = time.monotonic() + timeout_s
+        logs = self.logs()
+        while logs.count(text) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+            logs = self.logs()
+        return logs
+
+    def remove(self):
+        try:
+            self.container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def run_command(image, command, volumes=None, timeout_s=120):
+    """One command in a fresh container of `image` -> (exit code, logs); killed at the timeout."""
+    tracked = TrackedContainer(image, command=list(command), volumes=volumes or {},
+                               name=f"cmd-{uuid.uuid4().hex[:6]}")
+    try:
+        code, _ = tracked.wait(timeout_s)
+        return code, tracked.logs()
+    finally:
+        tracked.remove()
+
+
+def run_job(image, job, timeout_s=DEFAULT_TIMEOUT_S, command=("train",), start_hosts=None,
+            stop_all_when_one_exits=False, mem_limit=None, on_start=None):
+    """Run every host of `job` (or only `start_hosts`) and return one HostResult per started host.
+
+    stop_all_when_one_exits mimics SDK 2.x local mode (docker-compose --abort-on-container-exit):
+    the first host to exit gets the others stopped.
+    """
+    hosts = list(start_hosts or job.hosts)
+    net = client().networks.create(f"smtest-{uuid.uuid4().hex[:8]}", driver="bridge") if len(job.hosts) > 1 else None
+    tracked = {}
+    try:
+        for host in hosts:
+            kwargs = dict(command=list(command) if command else None, volumes=job.volumes(host),
+                          environment=job.env, mem_limit=mem_limit, memswap_limit=mem_limit,
+                          name=f"{host}-{uuid.uuid4().hex[:6]}")
+            if net:
+                kwargs["network"] = net.name
+                kwargs["networking_config"] = {net.name: client().api.create_endpoint_config(aliases=[host])}
+            tracked[host] = TrackedContainer(image, **kwargs)
+        if on_start:
+            on_start(tracked)
+        codes = {}
+        if stop_all_when_one_exits:
+            _first_exit_stops_all(tracked, timeout_s)
+        threads = [threading.Thread(target=lambda h=h: codes.__setitem__(h, tracked[h].wait(timeout_s)))
+                   for h in hosts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return [HostResult(h, codes[h][0], tracked[h].logs(), job.tree(h), job.model_dir(h), codes[h][1],
+                           tracked[h].changes()) for h in hosts]
+    finally:
+        for t in tracked.values():
+            t.remove()
+        if net:
+            net.remove()
+
+
+def allowed_parents(allowed):
+    """/opt for /opt/ml: docker diff lists a changed folder's parents too."""
+    parents = set()
+    for a in allowed:
+        parts = a.strip("/").split("/")
+        parents.update("/" + "/".join(parts[:i]) for i in range(1, len(parts)))
+    return parents
+
+
+def _first_exit_stops_all(tracked, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for t in tracked.values():
+            t.container.reload()
+            if t.container.status == "exited":
+                for other in tracked.values():
+                    if other is not t:
+                        other.container.stop(timeout=10)
+                return
+        time.sleep(0.2)
+
+
+# --- serving: a `serve` container on a loopback port ---------------------------------------------
+
+class ServingContainer:
+    """`<image> serve` with a model folder at /opt/ml/model, its port (8080) published on 127.0.0.1.
+
+        with ServingContainer(image, model_dir, env={...}) as server:
+            server.wait_ready()
+            status, body, headers = server.request("POST", "/invocations", b"1,2", {"Content-Type": "text/csv"})
+    """
+
+    def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",), container_port=8080):
+        vols = {str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else {}
+        vols.update(volumes or {})
+        self.published = f"{container_port}/tcp"
+        self.tracked = TrackedContainer(image, command=list(command), volumes=vols, environment=env or {},
+                                        ports={self.published: ("127.0.0.1", None)},
+                                        name=f"serve-{uuid.uuid4().hex[:6]}")
+        self.container = self.tracked.container
+        self._port = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.tracked.remove()
+
+    @property
+    def port(self):
+        """The host port; docker assigns it when the container starts."""
+        deadline = time.monotonic() + 30
+        while self._port is None:
+            self.container.reload()
+            bound = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(self.published)
+            if bound:
+                self._port = int(bound[0]["HostPort"])
+            elif self.container.status == "exited" or time.monotonic() > deadline:
+                raise RuntimeError(f"the server never published its port:\n{self.tracked.logs()}")
+            else:
+                time.sleep(0.05)
+        return self._port
+
+    def request(self, method, path, body=None, headers=None, timeout_s=60):
+        """-> (status, body bytes, headers dict with lower-case names)."""
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+
+    def post_head_of_a_huge_body(self, declared_bytes):
+        """Headers of a POST /invocations that announce `declared_bytes`, then 64 KiB of it: the
+        answer (status line, headers, body as text) must come anyway."""
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                         f"Content-Length: {declared_bytes}\r\n\r\n".encode() + b"1," * 32768)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"\n"):
+                part = sock.recv(65536)
+                if not part:
+                    break
+                answer += part
+        return answer.decode(errors="replace")
+
+    def ping(self):
+        """The /ping status, or None while nothing answers."""
+        try:
+            return self.request("GET", "/ping", timeout_s=5)[0]
+        except OSError:
+            return None
+
+    def wait_ready(self, timeout_s=60):
+        """Until /ping answers 200; fails with the logs if the container exits or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.ping() == 200:
+                return
+            self.container.reload()
+            if self.container.status == "exited":
+                raise RuntimeError(f"the server exited before answering /ping:\n{self.tracked.logs()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"/ping did not answer 200 within {timeout_s} s:\n{self.tracked.logs()}")
+
+    def logs(self):
+        return self.tracked.logs()
+
+    def logs_once(self, text, count=1, timeout_s=30):
+        return self.tracked.logs_once(text, count, timeout_s)

@@ -1,0 +1,57 @@
+"""The pytest plugin every test run loads (tests/conftest.py): the Docker client on PATH, the
+images under test, and the fixtures that hand a test its image.
+
+- `image_name` / `image`: a test that asks for them runs once for each image under test that its
+  tests/by_image folder applies to (a parent image's tests run for its children: smimages.catalog).
+- `one_image` / `one_image_name`: the first of those, for tests of what the images share (the
+  entrypoint, the SDK path, publishing) where one run is enough.
+- `image_of(name)`: the local tag of any image; fails, never skips, when it was not built.
+"""
+
+import os
+
+import pytest
+
+from smimages.catalog import ROOT, tag
+from smimages.testing import images
+from smimages.testing.docker_shim import folder as docker_shim
+
+# Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
+os.environ.setdefault("SAGEMAKER_BASE_DIR", str(ROOT / "build" / "unit-opt-ml"))
+os.environ["PATH"] = f"{docker_shim()}:{os.environ['PATH']}"
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
+
+
+def _require(name):
+    if not images.built(name):
+        pytest.fail(f"{tag(name)} is not built: run `make build IMAGE={name}`")
+    return tag(name)
+
+
+def pytest_generate_tests(metafunc):
+    if "image_name" in metafunc.fixturenames:
+        names = images.for_test(metafunc.definition.path)
+        metafunc.parametrize("image_name", names, ids=names, scope="session")
+
+
+@pytest.fixture(scope="session")
+def image_of():
+    return _require
+
+
+@pytest.fixture(scope="session")
+def image(image_name):
+    return _require(image_name)
+
+
+@pytest.fixture(scope="module")
+def one_image_name(request):
+    names = images.for_test(request.node.path)
+    if not names:
+        pytest.fail(f"none of the images under test ({' '.join(images.under_test())}) is one these tests apply to")
+    return names[0]
+
+
+@pytest.fixture(scope="module")
+def one_image(one_image_name):
+    return _require(one_image_name)

@@ -1,0 +1,56 @@
+"""The mxnet image under the real SageMaker Python SDK 2.x local mode: an Estimator trains the
+MNIST example, then a Model's transformer runs a local batch transform of held-out digits."""
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smimages.catalog import ROOT as REPO
+from smimages.datasets.mnist_digits import read_idx, write_mnist
+from smimages.testing.ports import free_port
+from smimages.testing.sdk import run_sdk
+
+RECORDS = 1000
+
+
+@pytest.fixture(scope="module")
+def trained(image, tmp_path_factory):
+    """(model.tar.gz trained by SDK 2.x local mode, held-out images, labels)."""
+    root = tmp_path_factory.mktemp("sdk2-mxnet")
+    write_mnist(root / "data", test_size=RECORDS)
+    proc, outcome = run_sdk(2, ["--image", image, "--output", str(root / "out"),
+                                "--source-dir", str(REPO / "examples" / "mxnet-mnist"), "--entry-point", "train.py",
+                                "--hyperparameters", json.dumps({"epochs": 3, "learning-rate": 0.05}),
+                                "--inputs", json.dumps({"train": str(root / "data" / "train"),
+                                                        "test": str(root / "data" / "test")})])
+    assert outcome and outcome["ok"], proc.stdout[-4000:] + proc.stderr[-4000:]
+    model = Path(outcome["artifacts"]) / "model.tar.gz"
+    with tarfile.open(model) as tar:
+        names = {m.name.lstrip("./") for m in tar.getmembers()}
+    assert {"model-symbol.json", "model-0000.params", "code/inference.py"} <= names
+    images = read_idx(str(root / "data" / "test" / "t10k-images-idx3-ubyte.gz")).reshape(RECORDS, -1)
+    labels = read_idx(str(root / "data" / "test" / "t10k-labels-idx1-ubyte.gz"))
+    return model, images, labels
+
+
+# SDK 2.x local mode runs `docker info` and `docker context inspect` before every request (its
+# get_docker_host): about 110 ms a request here, so SingleRecord sends 200 records, not 1,000 (the
+# 1,000-record SingleRecord case runs over plain HTTP in tests/by_image/mxnet/test_mxnet_serving.py).
+@pytest.mark.parametrize("strategy, records", [("MultiRecord", RECORDS), ("SingleRecord", 200)])
+def test_sdk2_local_batch_transform_answers_every_record_in_order(trained, image, strategy, records, tmp_path):
+    model, images, labels = trained
+    images, labels = images[:records], labels[:records]
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "digits.csv").write_text("".join(",".join(map(str, row)) + "\n" for row in images))
+    proc, outcome = run_sdk(2, ["--image", image, "--model-data", str(model), "--input", str(tmp_path / "input"),
+                                "--output", str(tmp_path / "output"), "--strategy", strategy, "--port", str(free_port())],
+                       script="transform")
+    assert outcome and outcome["ok"], proc.stdout[-4000:] + proc.stderr[-4000:]
+    lines = (tmp_path / "output" / "digits.csv.out").read_text().splitlines()
+    assert len(lines) == records
+    probabilities = np.array([[float(v) for v in line.split(",")] for line in lines])
+    assert probabilities.shape == (records, 10)
+    assert float((probabilities.argmax(axis=1) == labels).mean()) >= 0.9
