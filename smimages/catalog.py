@@ -144,7 +144,7 @@ def parent_of(image, images):
 def needs(image, images):
     """Every image of ours this one's build uses (its parent first): they are built before it."""
     found = (_ours(ref, images) for ref in image.image_args().values())
-    return list(dict.fromkeys(i for i in found if i))
+    return list({i.name: i for i in found if i}.values())
 
 
 def lineage(image, images):

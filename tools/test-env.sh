@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes the test tool environments from their lock files (once; again only when a lock changes):
 #   .venv       pytest, docker-py, pytest-testinfra, sagemaker-training, ruff, hadolint, and this repository's
-#               two packages, editable: smimages (its tooling and test kit) and the images' entrypoint
+#               packages, editable: smimages (its tooling and test kit), the images' entrypoint and sm_pytorch
 #   .venv-sdk2  SageMaker Python SDK 2.x      .venv-sdk3  SageMaker Python SDK 3.x
-# The two SDKs cannot share one environment; tests/sdk/ runs each job under its own.
+# The two SDKs cannot share one environment; smimages/testing/sdk.py runs each job under its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -28,7 +28,7 @@ if ! command -v docker-registry >/dev/null; then  # a real registry for the publ
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
 fi
 make_env .venv tests/requirements/host.lock
-for package in . entrypoints; do
+for package in . entrypoints images/pytorch-horovod; do
   .venv/bin/pip install -q --no-deps -e "$package" >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e "$package"
 done
 make_env .venv-sdk2 tests/requirements/sdk2.lock

@@ -212,9 +212,9 @@ class TrackedContainer:
             pass
 
 
-def run_command(image, command, volumes=None, timeout_s=120):
+def run_command(image, command, volumes=None, timeout_s=120, env=None):
     """One command in a fresh container of `image` -> (exit code, logs); killed at the timeout."""
-    tracked = TrackedContainer(image, command=list(command), volumes=volumes or {},
+    tracked = TrackedContainer(image, command=list(command), volumes=volumes or {}, environment=env or {},
                                name=f"cmd-{uuid.uuid4().hex[:6]}")
     try:
         code, _ = tracked.wait(timeout_s)

@@ -103,9 +103,8 @@ def test_model_fn_ran_once_in_each_worker(server):
 
 
 TO_TORCHSCRIPT = """
-import sys, torch
-sys.path.insert(0, "/opt/ml/model/code")
-from mnist import NORMALIZE, model_fn
+import torch
+from mnist import NORMALIZE, model_fn  # from /opt/ml/model/code, on PYTHONPATH
 
 class Digits(torch.nn.Module):  # raw pixels in, probabilities out: nothing else is needed to serve
     def __init__(self, net):
@@ -125,7 +124,8 @@ def test_a_torchscript_model_pt_serves_with_no_inference_script(one_image, model
     code, logs = run_command(one_image, ["python", "/tool/to_torchscript.py"],
                              volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"},
                                       str(tool): {"bind": "/tool", "mode": "ro"},
-                                      str(scripted): {"bind": "/out", "mode": "rw"}})
+                                      str(scripted): {"bind": "/out", "mode": "rw"}},
+                             env={"PYTHONPATH": "/opt/ml/model/code"})
     assert code == 0, logs
     images, labels = digits[1]
     with ServingContainer(one_image, scripted) as s:
