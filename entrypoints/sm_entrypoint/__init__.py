@@ -3,6 +3,5 @@
 One concept a module: errors (a cause and an exit code), failure (the failure file), settings
 (our own knobs), config (SageMaker's JSON files), environment (sagemaker-training's SM_* view),
 program (what to run), script (a user script as a process), source (the submitted code), process
-(running it), cluster (hosts),
-train and serve (the two commands).
+(running it), cluster (hosts), train and serve (the two commands).
 """

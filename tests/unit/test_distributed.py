@@ -107,19 +107,19 @@ def test_the_key_port_is_the_one_after_the_barrier_port():
 
 
 def test_worker_fails_when_the_master_stops_answering(monkeypatch):
-    monkeypatch.setattr(mpi, "MASTER_GONE_S", 0.5)
-    monkeypatch.setattr(cluster, "POLL_S", 0.1)
+    monkeypatch.setattr(mpi, "MASTER_GONE_S", 0.3)
+    monkeypatch.setattr(cluster, "POLL_S", 0.05)
     presence = cluster.Presence(0)
     worker = mpi.Worker("127.0.0.1", "user script train.py", settings(barrier_port=presence.port))
-    threading.Timer(0.3, presence.close).start()  # the master's container goes away
+    threading.Timer(0.1, presence.close).start()  # the master's container goes away
     with pytest.raises(JobError, match="the MPI master 127.0.0.1 stopped answering before it finished"):
         worker.wait_for_master()
 
 
 def test_worker_finishes_when_the_master_is_done(monkeypatch):
-    monkeypatch.setattr(cluster, "POLL_S", 0.1)
+    monkeypatch.setattr(cluster, "POLL_S", 0.05)
     presence = cluster.Presence(0)
-    threading.Timer(0.3, presence.done).start()
+    threading.Timer(0.1, presence.done).start()
     mpi.Worker("127.0.0.1", "user script train.py", settings(barrier_port=presence.port)).wait_for_master()
     presence.close()
 
@@ -138,7 +138,8 @@ from sm_entrypoint.errors import JobError
 from sm_entrypoint.settings import Settings
 port = cluster.Presence(0).port  # a master that keeps running
 settings = Settings("/opt/ml", 300.0, 3600.0, port, 16384)
-threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+cluster.POLL_S = 0.05
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
 try:
     with signals.forwarding():
         mpi.Worker("127.0.0.1", "user script train.py", settings).wait_for_master()
