@@ -65,6 +65,13 @@ def test_a_framework_module_wins_over_everything(base, monkeypatch):
     assert str(plan) == "framework module my_framework.training:main"  # main unless named
 
 
+def test_an_empty_framework_module_variable_is_no_module(base, monkeypatch):
+    """An image sets SAGEMAKER_TRAINING_MODULE; a job may unset it by giving it empty."""
+    monkeypatch.setenv("SAGEMAKER_TRAINING_MODULE", "")
+    plan = resolve(base, hyperparameters={"entrypoint": "main.py"})
+    assert type(plan) is Script and plan.path == str(base / "input" / "data" / "training-code" / "main.py")
+
+
 def test_the_entrypoint_hyperparameter_wins_over_sagemaker_program(base):
     plan = resolve(base, **submitted(base, entrypoint="main.py", epochs=3, lr=0.1))
     channel = base / "input" / "data" / "training-code"
