@@ -1,4 +1,8 @@
-"""custom-framework: jobs that succeed, in every shape SageMaker and the SDKs hand them over."""
+"""custom-framework: jobs that succeed through the image's own framework module, Python and pip,
+and on several hosts. How each shape of job SageMaker and the SDKs hand over is resolved (folder,
+tarball, file://, JSON-encoded hyperparameters, the entrypoint hyperparameter) and the argv the
+script receives are plain Python, tested in tests/unit (test_arguments.py, test_train.py,
+test_program_resolve.py)."""
 
 import json
 import zipfile
@@ -38,41 +42,6 @@ def test_submit_tarball_path_receives_hyperparameters_as_arguments(image, tmp_pa
     assert json.loads(argv_of(r)["framework"])["framework"] == "custom-framework"  # module configured it
 
 
-def test_file_url_tarball_and_json_encoded_hyperparameters(image, tmp_path):
-    """SDK 2.x Framework estimators JSON-encode every value."""
-    tarball = make_tarball(tmp_path / "src.tar.gz", {"pkg/train.py": ECHO_ARGS})
-    job = MLJob(tmp_path / "ml", channels={"code": {"src.tar.gz": tarball}}, hyperparameters={
-        "sagemaker_program": json.dumps("pkg/train.py"),
-        "sagemaker_submit_directory": json.dumps("file:///opt/ml/input/data/code/src.tar.gz"),
-        "hp1": json.dumps("value1"), "epochs": json.dumps(3)})
-    [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
-    assert argv_of(r)["argv"] == ["--epochs", "3", "--hp1", "value1"]
-
-
-def test_folder_submit_directory_is_run_in_place_and_not_written(image, tmp_path):
-    """Local mode bind-mounts the user's folder at /opt/ml/code: it must stay untouched."""
-    job = MLJob(tmp_path / "ml", hyperparameters={"sagemaker_program": "train.py",
-                                                  "sagemaker_submit_directory": "/opt/ml/code"})
-    write_tree(job.tree("algo-1") / "code", {"train.py": ECHO_ARGS})
-    before = sorted(p.name for p in (job.tree("algo-1") / "code").iterdir())
-    [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
-    assert sorted(p.name for p in (job.tree("algo-1") / "code").iterdir()) == before
-
-
-def test_non_empty_code_folder_does_not_hide_the_submitted_source(image, tmp_path):
-    """sagemaker-training silently skips the tarball when /opt/ml/code holds anything (#85, #222)."""
-    tarball = make_tarball(tmp_path / "src.tar.gz", {"train.py": ECHO_ARGS})
-    job = MLJob(tmp_path / "ml", channels={"code": {"src.tar.gz": tarball}}, hyperparameters={
-        "sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/input/data/code/src.tar.gz"})
-    write_tree(job.tree("algo-1") / "code", {"train.py": "raise SystemExit('the stale copy ran')"})
-    [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
-    assert "is not empty: extracting the submitted source into" in r.logs
-    assert argv_of(r)["argv"] == []
-
-
 def tiny_wheel(folder):
     """A minimal pure-Python wheel, written by hand: no build tools and no network needed."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,24 +68,6 @@ def test_requirements_txt_is_installed_before_the_script_runs(image, tmp_path):
     [r] = run_job(image, job)
     assert r.exit_code == 0, r.logs
     assert (r.model / "answer").read_text() == "42"
-
-
-@pytest.mark.parametrize("name", ["main.py", "sub/dir/main.py"])
-def test_entrypoint_hyperparameter_runs_script_from_training_code_channel(image, tmp_path, name):
-    job = MLJob(tmp_path / "ml", channels={"training-code": {name: ECHO_ARGS}},
-                hyperparameters={"entrypoint": name, "epochs": "3", "lr": "0.1"})
-    [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
-    assert argv_of(r)["argv"] == ["--epochs", "3", "--lr", "0.1"]
-
-
-def test_entrypoint_without_the_framework_module(image, tmp_path):
-    """The same path with SAGEMAKER_TRAINING_MODULE unset: the entrypoint package alone resolves it."""
-    job = MLJob(tmp_path / "ml", channels={"training-code": {"main.py": ECHO_ARGS}},
-                hyperparameters={"entrypoint": "main.py", "epochs": "3"}, env={"SAGEMAKER_TRAINING_MODULE": ""})
-    [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
-    assert argv_of(r) == {"argv": ["--epochs", "3"], "hps": {"entrypoint": "main.py", "epochs": 3}, "framework": None}
 
 
 def test_example_script_trains_on_train_and_validation_channels(image, tmp_path):
