@@ -9,6 +9,7 @@ docker-py, one host or several on a private network, each under a hard timeout.
 
 import io
 import json
+import re
 import shutil
 import tarfile
 import threading
@@ -165,6 +166,7 @@ class HostResult:
         """The first line of the failure file, once what every failed job must show holds: a
         non-zero exit (`code` if given) before the hard timeout, a failure file whose first line
         fits SageMaker's 1024 characters, and nothing changed outside the job's own folders."""
+        WATCH.expect()  # a failed job logs its error
         assert self.exit_code != 0 and not self.timed_out, self.logs[-6000:]
         if code is not None:
             assert self.exit_code == code, self.logs[-6000:]
@@ -175,8 +177,38 @@ class HostResult:
         return self.failure_first_line
 
 
+class LogWatch:
+    """The logs of every container a test runs, kept when the container is removed, so that the
+    test fails on an error line it did not expect (smimages.testing.plugin checks after each test).
+    A test expects them by calling HostResult.cause() or with @pytest.mark.expect_log_errors."""
+
+    UNEXPECTED = re.compile(r"^.*(Traceback \(most recent call last\)|\bERROR\b).*$", re.M)
+
+    def __init__(self):
+        self.start()
+
+    def start(self):
+        self.logs, self.expected = [], False
+
+    def expect(self):
+        self.expected = True
+
+    def keep(self, name, logs):
+        self.logs.append((name, logs))
+
+    def unexpected(self):
+        """[(container, first error line)] unless errors were expected."""
+        if self.expected:
+            return []
+        return [(name, m.group(0).strip()) for name, logs in self.logs if (m := self.UNEXPECTED.search(logs))]
+
+
+WATCH = LogWatch()
+
+
 class TrackedContainer:
-    """A container that is always removed, and killed when it outlives its hard timeout."""
+    """A container that is always removed (its logs kept in WATCH), and killed when it outlives
+    its hard timeout."""
 
     def __init__(self, image, **kwargs):
         self.container = client().containers.run(image, detach=True, **kwargs)
@@ -207,6 +239,7 @@ class TrackedContainer:
 
     def remove(self):
         try:
+            WATCH.keep(self.container.name, self.logs())
             self.container.remove(force=True)
         except docker.errors.NotFound:
             pass

@@ -6,6 +6,8 @@ images under test, and the fixtures that hand a test its image.
 - `one_image` / `one_image_name`: the first of those, for tests of what the images share (the
   entrypoint, the SDK path, publishing) where one run is enough.
 - `image_of(name)`: the local tag of any image; fails, never skips, when it was not built.
+- After each test, the logs of the containers it ran must hold no `Traceback` or `ERROR` line,
+  unless the test expects them (HostResult.cause(), or @pytest.mark.expect_log_errors("why")).
 """
 
 import os
@@ -15,11 +17,26 @@ import pytest
 from smimages.catalog import ROOT, tag
 from smimages.testing import images
 from smimages.testing.docker_shim import folder as docker_shim
+from smimages.testing.harness import WATCH
 
 # Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
 os.environ.setdefault("SAGEMAKER_BASE_DIR", str(ROOT / "build" / "unit-opt-ml"))
 os.environ["PATH"] = f"{docker_shim()}:{os.environ['PATH']}"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "expect_log_errors(why): the containers this test runs may log errors")
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_log_errors(request):
+    WATCH.start()
+    yield
+    found = WATCH.unexpected()
+    if found and not request.node.get_closest_marker("expect_log_errors"):
+        lines = "\n".join(f"  {name}: {line}" for name, line in found)
+        pytest.fail(f"unexpected error lines in container logs (mark the test expect_log_errors if meant):\n{lines}")
 
 
 def _require(name):

@@ -6,13 +6,7 @@ tests/by_image/base/test_failure_modes_in_every_image.py."""
 
 import time
 
-import pytest
-from harness import program_job, run_job
-
-
-@pytest.fixture
-def image(image_of):
-    return image_of("custom-framework")
+from smimages.testing.harness import program_job, run_job
 
 
 def test_out_of_memory_under_a_container_limit_is_named(image, tmp_path):

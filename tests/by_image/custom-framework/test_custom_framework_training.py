@@ -8,8 +8,9 @@ import json
 import zipfile
 
 import pytest
-from harness import MLJob, make_tarball, run_job, write_tree
-from sample_job import example_job
+
+from smimages.sample_job import example_job
+from smimages.testing.harness import MLJob, make_tarball, run_job, write_tree
 
 ECHO_ARGS = """
 import json, os, sys
@@ -19,11 +20,6 @@ with open(os.path.join(os.environ["SM_MODEL_DIR"], "argv.json"), "w") as f:
                "framework": os.environ.get("CUSTOM_FRAMEWORK_CONFIG")}, f)
 print("script ran with", sys.argv[1:])
 """
-
-
-@pytest.fixture
-def image(image_of):
-    return image_of("custom-framework")
 
 
 def argv_of(result):
@@ -36,9 +32,8 @@ def test_submit_tarball_path_receives_hyperparameters_as_arguments(image, tmp_pa
         "sagemaker_program": "train.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz", "hp1": "value1"})
     [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
+    r.ok()
     assert argv_of(r)["argv"] == ["--hp1", "value1"]
-    r.assert_succeeded()
     assert json.loads(argv_of(r)["framework"])["framework"] == "custom-framework"  # module configured it
 
 
@@ -66,14 +61,14 @@ def test_requirements_txt_is_installed_before_the_script_runs(image, tmp_path):
     write_tree(job.tree("algo-1") / "code", {p.relative_to(tmp_path / "src").as_posix(): p
                                              for p in (tmp_path / "src").rglob("*") if p.is_file()})
     [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
+    r.ok()
     assert (r.model / "answer").read_text() == "42"
 
 
 def test_example_script_trains_on_train_and_validation_channels(image, tmp_path):
     job = example_job(tmp_path)
     [r] = run_job(image, job)
-    assert r.exit_code == 0, r.logs
+    r.ok()
     assert "framework configuration:" in r.logs and "epoch 40/40" in r.logs
     metrics = json.loads((r.model / "metrics.json").read_text())
     assert metrics["validation_loss"] < 0.1
@@ -94,6 +89,6 @@ print("done on", env["current_host"])
                 channels={"training-code": {"main.py": script}}, hyperparameters={"entrypoint": "main.py"})
     results = run_job(image, job, stop_all_when_one_exits=True)
     for r in results:
-        assert r.exit_code == 0, "\n".join(x.logs for x in results)
+        r.ok()
     assert (job.model_dir("algo-1") / "model.bin").read_text() == "saved by algo-1"
     assert "waiting for algo-1 to finish" in results[1].logs

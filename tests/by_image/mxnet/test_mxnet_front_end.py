@@ -83,6 +83,7 @@ def test_ping_and_requests_are_answered_while_16_clients_hold_half_sent_bodies(i
         assert ping_in_time(s) == 200
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_ping_answers_while_the_only_worker_is_replaced(image, model_dir):
     env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "TEST_MODEL_FN_SLEEP": "4"}
     with ServingContainer(image, model_dir, env=env) as s:
@@ -95,6 +96,7 @@ def test_ping_answers_while_the_only_worker_is_replaced(image, model_dir):
         assert s.logs_once("model loaded in", count=2).count("model loaded in") == 2
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_front_end_that_dies_stops_the_server_saying_so(image, model_dir):
     with ServingContainer(image, model_dir, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as s:
         s.wait_ready()

@@ -144,6 +144,7 @@ def record(first_pixel, mnist):
     return (",".join(map(str, pixels)) + "\n").encode()
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_an_exception_in_user_code_is_a_500_with_its_first_line(image, scripted_model, mnist):
     with scripted_server(image, scripted_model) as s:
         s.wait_ready()
@@ -155,6 +156,7 @@ def test_an_exception_in_user_code_is_a_500_with_its_first_line(image, scripted_
         assert s.request("POST", "/invocations", record(0, mnist), CSV)[0] == 200
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_model_fn_runs_once_per_worker_and_a_crashed_worker_is_replaced(image, scripted_model, mnist):
     with scripted_server(image, scripted_model, SAGEMAKER_MODEL_SERVER_WORKERS="3") as s:
         s.wait_ready()
@@ -167,6 +169,7 @@ def test_model_fn_runs_once_per_worker_and_a_crashed_worker_is_replaced(image, s
             assert s.request("POST", "/invocations", record(0, mnist), CSV)[0] == 200
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_request_over_the_timeout_answers_504_and_the_server_goes_on(image, scripted_model, mnist):
     with scripted_server(image, scripted_model, SAGEMAKER_MODEL_SERVER_TIMEOUT="2",
                          SAGEMAKER_MODEL_SERVER_WORKERS="1") as s:
@@ -231,6 +234,7 @@ def test_sigterm_stops_serve_within_2_seconds(image, trained):
     ({"SAGEMAKER_SUBMIT_DIRECTORY": "ftp://host/sourcedir.tar.gz"},
      "SAGEMAKER_SUBMIT_DIRECTORY=ftp://host/sourcedir.tar.gz: only a folder, a .tar.gz path, file:// or s3://"),
 ])
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_server_that_cannot_work_exits_at_once_saying_why(image, trained, env, cause):
     with ServingContainer(image, trained[1], env=env) as s:
         code = s.container.wait(timeout=30)["StatusCode"]
@@ -238,6 +242,7 @@ def test_a_server_that_cannot_work_exits_at_once_saying_why(image, trained, env,
         assert f"serve cannot start: {cause}" in s.logs()
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_failing_model_fn_stops_the_server_with_its_cause(image, tmp_path):
     write_tree(tmp_path / "model" / "code", {"inference.py": "def model_fn(d):\n    raise OSError('weights.bin is corrupt')\n"})
     with ServingContainer(image, tmp_path / "model") as s:

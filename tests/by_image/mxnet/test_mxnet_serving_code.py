@@ -157,6 +157,7 @@ def fails_at_start(image, model_dir, env, cause, timeout_s=60, exact=True):
     return took, logs
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_an_s3_tarball_with_an_escaping_member_stops_the_server(image, bucket, tmp_path):
     took, _ = fails_at_start(image, model(tmp_path / "model"), s3_env(bucket, key="source/evil.tar.gz"),
                              "submitted tarball refused: member '../escaped.py' would be written outside the code folder "
@@ -164,6 +165,7 @@ def test_an_s3_tarball_with_an_escaping_member_stops_the_server(image, bucket, t
     assert took < 30
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_missing_s3_key_stops_the_server(image, bucket, tmp_path):
     took, _ = fails_at_start(image, model(tmp_path / "model"), s3_env(bucket, key="source/missing.tar.gz"),
                              "could not download the submitted source: could not download s3://models/source/missing.tar.gz "
@@ -171,6 +173,7 @@ def test_a_missing_s3_key_stops_the_server(image, bucket, tmp_path):
     assert took < 30
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_requirements_txt_that_fails_to_install_stops_the_server(image, tmp_path):
     files = {"code/inference.py": PLAIN, "code/requirements.txt": "--no-index\nno-such-package-here==1.0\n"}
     took, logs = fails_at_start(image, model(tmp_path / "model", files), {},
@@ -180,6 +183,7 @@ def test_a_requirements_txt_that_fails_to_install_stops_the_server(image, tmp_pa
     assert "pip: ERROR: No matching distribution found for no-such-package-here==1.0" in logs  # pip's output, logged
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_missing_named_script_stops_the_server(image, tmp_path):
     took, _ = fails_at_start(image, model(tmp_path / "model", {"code/inference.py": PLAIN}),
                              {"SAGEMAKER_PROGRAM": "missing.py"},
@@ -188,6 +192,7 @@ def test_a_missing_named_script_stops_the_server(image, tmp_path):
     assert took < 30
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_script_missing_from_the_s3_tarball_stops_the_server(image, bucket, tmp_path):
     env = {**s3_env(bucket), "SAGEMAKER_PROGRAM": "serve_me.py"}
     took, _ = fails_at_start(image, model(tmp_path / "model"), env, "the inference script serve_me.py is not in "
@@ -196,6 +201,7 @@ def test_a_script_missing_from_the_s3_tarball_stops_the_server(image, bucket, tm
     assert took < 30
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_script_that_fails_to_import_stops_the_server_cause_first_traceback_after(image, tmp_path):
     files = {"code/inference.py": "import no_such_module_here\n"}
     took, logs = fails_at_start(image, model(tmp_path / "model", files), {},

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from smimages.testing.harness import run_job
 from smimages.testing.mxnet_mnist import TRAIN_EPOCHS, mnist_job
 
@@ -31,6 +33,7 @@ def stop_after_epoch(epoch, epochs):
     return hook
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_job_stopped_after_epoch_two_resumes_at_epoch_three(image, mnist, tmp_path):
     checkpoints = tmp_path / "checkpoints"
     job = mnist_job(tmp_path / "ml", mnist[0], checkpoints=checkpoints, epochs=5)
@@ -53,6 +56,7 @@ def test_a_job_stopped_after_epoch_two_resumes_at_epoch_three(image, mnist, tmp_
     assert (checkpoints / "mnist-0005.states").is_file()
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_bad_hyperparameter_fails_with_the_cause_first(image, mnist, tmp_path):
     job = mnist_job(tmp_path / "ml", mnist[0], **{"learning-rate": -1})
     [r] = run_job(image, job, timeout_s=120)
