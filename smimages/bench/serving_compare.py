@@ -1,7 +1,7 @@
 """Our model server against TorchServe and MMS, as AWS's images run them, in one run and one
 table: the same tiny TorchScript model (Linear(784, 10) + softmax, loaded by an inference script
 that defines model_fn only), the same CSV record of 784 numbers in, JSON out, measured by
-bench/serving.py's bench() one server after another.
+smimages.bench.serving's bench() one server after another.
 
     python -m smimages.bench.serving_compare [--requests 1000] [--clients 1 16] [--repeats 3]
 

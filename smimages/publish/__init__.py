@@ -1,5 +1,5 @@
 """Publishing images to ECR: AWS calls (aws), tag scheme (tags), registry login and push (registry),
-software bills of materials (sbom). tools/push.py and tools/sbom.py are the commands."""
+software bills of materials (sbom). smimages.push and smimages.sbom are the commands."""
 
 
 class PublishError(Exception):
