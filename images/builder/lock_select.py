@@ -1,7 +1,10 @@
+#!/usr/bin/env python3
 """Prints the blocks of a pip-compile lock file whose package names match (--only) or do not
 match (--skip) a regular expression, hashes and all, so one lock can be installed in layers:
 
-    python lock_select.py requirements.lock --only '^(torch|torchvision)$' > part.lock
+    lock-select requirements.lock --only '^(torch|torchvision)$' > part.lock
+
+The one lock splitter of every image: installed as `lock-select` in sm-images/builder.
 """
 
 import argparse
