@@ -6,6 +6,8 @@ images under test, and the fixtures that hand a test its image.
 - `one_image` / `one_image_name`: the first of those, for tests of what the images share (the
   entrypoint, the SDK path, publishing) where one run is enough.
 - `image_of(name)`: the local tag of any image; fails, never skips, when it was not built.
+- `moto`: moto's S3 API on the Docker bridge's gateway, where the host and containers reach it
+  (one per test module).
 - After each test, the logs of the containers it ran must hold no `Traceback` or `ERROR` line,
   unless the test expects them (HostResult.cause(), or @pytest.mark.expect_log_errors("why")).
 """
@@ -18,6 +20,7 @@ from smimages.catalog import ROOT, tag
 from smimages.testing import images
 from smimages.testing.docker_shim import folder as docker_shim
 from smimages.testing.harness import WATCH
+from smimages.testing.s3_server import S3Server
 
 # Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
 os.environ.setdefault("SAGEMAKER_BASE_DIR", str(ROOT / "build" / "unit-opt-ml"))
@@ -72,3 +75,10 @@ def one_image_name(request):
 @pytest.fixture(scope="module")
 def one_image(one_image_name):
     return _require(one_image_name)
+
+
+@pytest.fixture(scope="module")
+def moto():
+    server = S3Server.start()
+    yield server
+    server.stop()

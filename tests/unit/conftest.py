@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from smimages.testing.harness import HostResult, MLJob, write_tree
 
 TRAIN = "from sm_entrypoint import cli; cli.train()"
 
@@ -26,64 +27,33 @@ with open(os.path.join(os.environ["SM_MODEL_DIR"], "argv.json"), "w") as f:
 """
 
 
-@dataclass
-class Finished:
-    exit_code: int
-    logs: str  # stdout and stderr together
-    base: Path
-
-    @property
-    def failure(self):
-        path = self.base / "output" / "failure"
-        return path.read_text() if path.exists() else None
-
-    @property
-    def succeeded_marker(self):
-        return (self.base / "output" / "success").exists()
+class Finished(HostResult):
+    """The harness's own result (ok(), cause(), failure), and what the user script received."""
 
     def cause(self, code=1):
-        """The failure file's first line, after checking the exit code and that only it is left."""
-        assert self.exit_code == code, self.logs
-        assert self.failure is not None and not self.succeeded_marker, self.logs
-        return self.failure.splitlines()[0]
-
-    def ok(self):
-        assert self.exit_code == 0, self.logs
-        assert self.succeeded_marker and self.failure is None, self.logs
+        return super().cause(code)
 
     @property
     def received(self):
-        return json.loads((self.base / "model" / "argv.json").read_text())
+        return json.loads((self.model / "argv.json").read_text())
 
 
 class Job:
-    """One host's /opt/ml (algo-1 of `hosts`) under `base`: config files, channels, code."""
+    """One host's /opt/ml (the first of `hosts`) laid out by the harness's MLJob under `root`."""
 
     ECHO_ARGS = ECHO_ARGS
 
-    def __init__(self, base):
-        self.base = Path(base)
+    def __init__(self, root):
+        self.root = Path(root)
+        self.base = self.root / "algo-1"
 
     def lay_out(self, hyperparameters=None, channels=None, hosts=("algo-1",), config_override=None, code=None):
         """hyperparameters: as SageMaker writes them (every value a string); channels: name ->
         {relative path: text}; code: {relative path: text} written to base/code; config_override:
         file name -> raw text, or None to leave the file out."""
-        config = self.base / "input" / "config"
-        config.mkdir(parents=True, exist_ok=True)
-        for folder in ("output", "model"):
-            (self.base / folder).mkdir(exist_ok=True)
-        files = {
-            "hyperparameters.json": json.dumps(hyperparameters or {}),
-            "inputdataconfig.json": json.dumps({c: {"TrainingInputMode": "File"} for c in channels or {}}),
-            "resourceconfig.json": json.dumps({"current_host": hosts[0], "hosts": list(hosts),
-                                               "network_interface_name": "eth0"}),
-        }
-        files.update(config_override or {})
-        for name, text in files.items():
-            if text is not None:
-                (config / name).write_text(text)
-        for channel, content in (channels or {}).items():
-            write_tree(self.base / "input" / "data" / channel, content)
+        laid = MLJob(self.root, hyperparameters=hyperparameters or {}, channels=channels or {}, hosts=tuple(hosts),
+                     config_override=config_override or {})
+        self.base = laid.tree(hosts[0])
         if code:
             write_tree(self.base / "code", code)
         return self
@@ -95,7 +65,7 @@ class Job:
                                              "sagemaker_submit_directory": str(self.base / "code"),
                                              **hyperparameters}, code={"train.py": script})
 
-    write_tree = staticmethod(lambda folder, content: write_tree(folder, content))
+    write_tree = staticmethod(write_tree)
 
     def run(self, env=None, timeout_s=60):
         clean = {k: v for k, v in os.environ.items()
@@ -103,22 +73,10 @@ class Job:
         clean.update({"SAGEMAKER_BASE_DIR": str(self.base), "SM_ENTRYPOINT_PYTHON": sys.executable, **(env or {})})
         proc = subprocess.run([sys.executable, "-c", TRAIN], env=clean, capture_output=True, text=True,
                               errors="replace", timeout=timeout_s)
-        return Finished(proc.returncode, proc.stdout + proc.stderr, self.base)
+        return Finished("algo-1", proc.returncode, proc.stdout + proc.stderr, self.base, self.base / "model")
 
 
 @pytest.fixture
 def job(tmp_path):
     return Job(tmp_path / "ml")
 
-
-def write_tree(folder, content):
-    """Write {relative path: text or bytes} under `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for rel, data in content.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data)

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from smimages.testing.harness import MLJob, make_tarball, run_job
-from smimages.testing.s3_server import CREDENTIALS, S3Server, bridge_gateway, free_port
+from smimages.testing.ports import free_port
+from smimages.testing.s3_server import CREDENTIALS, bridge_gateway
 
 BUCKET = "jobs"
 KEY = "source/sourcedir.tar.gz"
@@ -18,13 +19,11 @@ BOUND_S = 60  # each failure must end the job well within this
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = S3Server.start()
-    server.bucket(BUCKET)
+def server(moto, tmp_path_factory):
+    moto.bucket(BUCKET)
     tarball = make_tarball(tmp_path_factory.mktemp("src") / "sourcedir.tar.gz", {"train.py": TRAIN})
-    server.client().upload_file(str(tarball), BUCKET, KEY)
-    yield server
-    server.stop()
+    moto.client().upload_file(str(tarball), BUCKET, KEY)
+    return moto
 
 
 def s3_job(tmp_path, url, endpoint, credentials=True, **env):

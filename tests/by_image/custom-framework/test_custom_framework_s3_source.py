@@ -6,21 +6,12 @@ itself), the same S3 client `serve` uses."""
 import pytest
 
 from smimages.testing.harness import MLJob, make_tarball, run_job
-from smimages.testing.s3_server import S3Server
 
 TRAIN = """
 import os, sys
 with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
     f.write("trained from " + os.path.dirname(os.path.abspath(__file__)) + " with " + " ".join(sys.argv[1:]))
 """
-
-
-@pytest.fixture(scope="module")
-def moto():
-    """moto's S3 API on the Docker bridge's gateway, where containers reach it."""
-    server = S3Server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from smimages.catalog import ROOT
 from smimages.testing.harness import client, run_job
 from smimages.testing.images import CATALOG
@@ -29,6 +31,7 @@ def test_torch_is_the_cuda_build_and_dgl_the_cpu_one(image):
     assert "dgl-cuda no" in out  # PyPI's DGL: what the fallback label says
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_every_job_log_carries_the_fallback_notice(image, tmp_path):
     job = tox21_job(tmp_path, entrypoint="missing.py")  # any job: the notice comes before the script
     [r] = run_job(image, job)

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from smimages.testing.harness import ServingContainer, tarball_bytes, write_tree
-from smimages.testing.s3_server import S3Server
+from smimages.testing.s3_server import CREDENTIALS as S3_CREDENTIALS
 
 SOURCE_KEY = "source/sourcedir.tar.gz"
 SCRIPT = """
@@ -27,15 +27,7 @@ def transform_fn(model, body, content_type, accept):
     return json.dumps({{"scaled": [v * model for v in values], "script": __file__, "extra": {extra}}}), "application/json"
 """
 PLAIN = SCRIPT.format(imports="", extra="None")
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-@pytest.fixture(scope="module")
-def moto():
-    """moto's S3 API on the Docker bridge's gateway, where containers reach it."""
-    server = S3Server.start()
-    yield server
-    server.stop()
+CREDENTIALS = {**S3_CREDENTIALS, "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 @pytest.fixture(scope="module")
