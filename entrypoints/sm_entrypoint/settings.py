@@ -17,6 +17,19 @@ def seconds(name, default, env=None, error=ValueError):
     return value
 
 
+def integer(name, default, env=None, error=ValueError):
+    """A whole number from the environment variable `name` (a port, a size)."""
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise error(f"{name} must be a whole number, got {raw!r}") from None
+
+
+BASE_DIR = "/opt/ml"
+FAILURE_LIMIT = 16384
+
+
 @dataclass(frozen=True)
 class Settings:
     base_dir: str
@@ -28,12 +41,17 @@ class Settings:
     @classmethod
     def from_env(cls):
         return cls(
-            base_dir=os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"),
+            base_dir=os.environ.get("SAGEMAKER_BASE_DIR", BASE_DIR),
             host_wait_s=seconds("SM_ENTRYPOINT_HOST_WAIT_SECONDS", 300.0),
             master_wait_s=seconds("SM_ENTRYPOINT_MASTER_WAIT_SECONDS", 3600.0),
-            barrier_port=int(os.environ.get("SM_ENTRYPOINT_BARRIER_PORT", "7479")),
-            failure_limit=int(os.environ.get("SM_ENTRYPOINT_FAILURE_LIMIT", "16384")),
+            barrier_port=integer("SM_ENTRYPOINT_BARRIER_PORT", 7479),
+            failure_limit=integer("SM_ENTRYPOINT_FAILURE_LIMIT", FAILURE_LIMIT),
         )
+
+    @classmethod
+    def for_reporting(cls):
+        """Enough to write the failure file when the settings themselves are wrong."""
+        return cls(os.environ.get("SAGEMAKER_BASE_DIR", BASE_DIR), 0.0, 0.0, 0, FAILURE_LIMIT)
 
     @property
     def key_port(self):

@@ -3,7 +3,6 @@ exit 0 and no failure file, or a non-zero exit and a failure file whose first li
 
 import logging
 import os
-import sys
 import traceback
 
 from . import cluster, config, environment, failure, program, signals
@@ -38,9 +37,8 @@ def run():
     """The whole `train` command; returns the exit code."""
     try:
         settings = Settings.from_env()
-    except ValueError as e:
-        print(f"train: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # a bad knob: said like any other failure, before anything runs
+        return _fail(Settings.for_reporting(), f"train: {e}", "", 2)
     failure.clear(settings.failure_file)
     failure.clear(settings.success_file)
     if os.environ.get("SM_IMAGE_NOTICE"):  # what an image wants every job log to say (a fallback build)

@@ -159,10 +159,13 @@ def test_a_host_that_never_resolves_fails_within_the_configured_time(job):
     assert "must not run" not in r.logs
 
 
-@pytest.mark.parametrize("variable, value", [("SM_ENTRYPOINT_HOST_WAIT_SECONDS", "soon")])
-def test_a_bad_setting_exits_2_naming_it(job, variable, value):
-    r = job.program("print('must not run')").run(env={variable: value})
-    assert r.exit_code == 2 and f"train: {variable} must be" in r.logs
+@pytest.mark.parametrize("variable, value, rule", [("SM_ENTRYPOINT_HOST_WAIT_SECONDS", "soon", "a number of seconds"),
+                                                   ("SM_ENTRYPOINT_BARRIER_PORT", "x", "a whole number")])
+def test_a_bad_setting_exits_2_naming_it_in_the_failure_file(job, variable, value, rule):
+    job.program("print('must not run')")
+    (job.base / "output" / "success").write_text("")  # left over from an earlier attempt
+    r = job.run(env={variable: value})
+    assert r.cause(2) == f"train: {variable} must be {rule}, got {value!r}"
     assert "must not run" not in r.logs
 
 
