@@ -30,6 +30,19 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "expect_log_errors(why): the containers this test runs may log errors")
+    config.addinivalue_line("markers", "needs_images(*names): run only when every one of these is under test")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect (never pass) the tests that need an image this run does not test."""
+    testing = set(images.under_test())
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("needs_images")
+        (drop if marker and not set(marker.args) <= testing else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,14 @@
 """Each seed notebook's calls replayed as written (examples/seeds/, what `make seeds` runs): SDK
 local mode with code, data and models through a real S3 API on this machine (moto's server, on the
 Docker bridge's gateway so that containers reach it too). Each test checks what the notebook ends
-with, in S3 or in the answers."""
+with, in S3 or in the answers. A seed runs when every image it needs is under test.
+
+They are also the SDK tests of the paths they take (SageMaker's: code and data through S3), so the
+image folders' SDK tests leave those paths to them: seed 000 the generic Estimator with the
+`training-code` channel (dgl-rdkit), 002 the Estimator and the Framework subclass on one host and
+sdk3 ModelTrainer with and without SourceCode (custom-framework), 003 the PyTorch estimator over
+MPI on two hosts then deploy() and predict() (pytorch-horovod), 004 the MXNet estimator and a
+MultiRecord batch transform (mxnet)."""
 
 import io
 import json
@@ -11,6 +18,10 @@ import pytest
 
 from smimages.seeds import SEEDS, replay
 from smimages.testing.ports import free_port
+
+
+def seed(name):
+    return pytest.mark.needs_images(*SEEDS[name].images)
 
 
 @pytest.fixture
@@ -38,6 +49,7 @@ def tar_members(data):
         return {m.name.lstrip("./") for m in tar.getmembers()}
 
 
+@seed("002")
 def test_seed_002_custom_framework_trains_from_s3_both_ways(moto, run_seed):
     result = run_seed("002")
     assert len(result.outcome["models"]) == 2
@@ -49,6 +61,7 @@ def test_seed_002_custom_framework_trains_from_s3_both_ways(moto, run_seed):
     assert "framework configuration:" in log and 'SM_CHANNELS=["train","validation"]' in log
 
 
+@seed("001")
 def test_seed_001_stepfunctions_training_pipeline_trains_on_two_hosts_and_serves(moto, run_seed):
     result = run_seed("001")
     outcome = result.outcome
@@ -70,6 +83,7 @@ def test_seed_001_stepfunctions_training_pipeline_trains_on_two_hosts_and_serves
     assert "running" in outcome["serving_containers"].values()
 
 
+@seed("004")
 def test_seed_004_mxnet_trains_from_s3_and_batch_transforms_s3_input(moto, run_seed):
     result = run_seed("004")
     outcome = result.outcome
@@ -85,6 +99,7 @@ def test_seed_004_mxnet_trains_from_s3_and_batch_transforms_s3_input(moto, run_s
     assert "from AWS_ENDPOINT_URL_S3)" in log  # the containers fetched code from S3 themselves
 
 
+@seed("003")
 def test_seed_003_horovod_over_mpi_on_two_hosts_then_deploy_and_predict(moto, run_seed):
     result = run_seed("003")
     outcome = result.outcome
@@ -96,6 +111,7 @@ def test_seed_003_horovod_over_mpi_on_two_hosts_then_deploy_and_predict(moto, ru
     assert log.count("sourcedir.tar.gz (endpoint") == 2 and "from AWS_ENDPOINT_URL_S3)" in log
 
 
+@seed("sdk3")
 def test_seed_sdk3_model_trainer_trains_from_s3_code_and_data(moto, run_seed):
     result = run_seed("sdk3")
     outcome = result.outcome
@@ -113,6 +129,7 @@ def test_seed_sdk3_model_trainer_trains_from_s3_code_and_data(moto, run_seed):
     assert "/model-trainer-local/source/sourcedir.tar.gz (endpoint " in log and " from S3_ENDPOINT_URL)" in log
 
 
+@seed("000")
 def test_seed_000_dgl_tox21_trains_main_py_from_the_s3_training_code_channel(moto, run_seed):
     result = run_seed("000")
     outcome = result.outcome

@@ -39,7 +39,7 @@ def trained(image, tmp_path_factory):
 # SDK 2.x local mode runs `docker info` and `docker context inspect` before every request (its
 # get_docker_host): about 110 ms a request here, so SingleRecord sends 200 records, not 1,000 (the
 # 1,000-record SingleRecord case runs over plain HTTP in tests/by_image/mxnet/test_mxnet_serving.py).
-@pytest.mark.parametrize("strategy, records", [("MultiRecord", RECORDS), ("SingleRecord", 200)])
+@pytest.mark.parametrize("strategy, records", [("SingleRecord", 200)])  # MultiRecord from S3: seed 004
 def test_sdk2_local_batch_transform_answers_every_record_in_order(trained, image, strategy, records, tmp_path):
     model, images, labels = trained
     images, labels = images[:records], labels[:records]

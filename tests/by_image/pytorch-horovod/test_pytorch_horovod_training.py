@@ -1,5 +1,7 @@
 """pytorch-horovod: the MNIST examples through the shared entrypoint, on one host and on two hosts
-on a private network, in every `distribution` shape the SDK's PyTorch estimator sends."""
+on a private network, in every `distribution` shape the SDK's PyTorch estimator sends. Horovod's
+own jobs run on every variant under test (each builds Horovod its own way); the entrypoint's paths
+that do not touch Horovod run once (`one_image`)."""
 
 import json
 
@@ -61,11 +63,11 @@ def test_two_hosts_horovod_over_mpi_end_with_identical_weights(image, mnist, tmp
     assert "the MPI master algo-1 is done" in worker.logs
 
 
-def test_two_hosts_gloo_lose_nothing_the_master_writes_after_the_worker_is_done(image, mnist, tmp_path):
+def test_two_hosts_gloo_lose_nothing_the_master_writes_after_the_worker_is_done(one_image, mnist, tmp_path):
     job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist),
                 hyperparameters=hyperparameters("late_saver.py", backend="gloo"))
     put_code(job, "pytorch-mnist-ddp", {"late_saver.py": LATE_SAVER})
-    master, worker = run_job(image, job, timeout_s=240, stop_all_when_one_exits=True)
+    master, worker = run_job(one_image, job, timeout_s=240, stop_all_when_one_exits=True)
     ok([master, worker])
     assert "world size 2, backend gloo" in master.logs
     assert digests(master.logs)[0] == digests(worker.logs)[1]
@@ -111,9 +113,9 @@ with open(os.path.join(env.model_dir, "env.json"), "w") as f:
 """
 
 
-def test_a_script_written_for_aws_pytorch_images_runs_unchanged(image, mnist, tmp_path):
+def test_a_script_written_for_aws_pytorch_images_runs_unchanged(one_image, mnist, tmp_path):
     job = MLJob(tmp_path / "ml", channels=channels(mnist), hyperparameters=hyperparameters("aws_style.py"))
     put_code(job, "pytorch-mnist-ddp", {"aws_style.py": AWS_STYLE})
-    [r] = run_job(image, job)
+    [r] = run_job(one_image, job)
     ok([r])
     assert json.loads((r.model / "env.json").read_text())["torchvision"].startswith("0.28.0")
