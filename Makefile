@@ -38,7 +38,7 @@ test: build test-env ## run unit tests, each image's tests (its parents' too) an
 	IMAGES="$(or $(IMAGE),$(IMAGES))" .venv/bin/pytest $(PYTEST_ARGS) --junitxml=out/junit.xml \
 	  tests/unit tests/test_build_driver.py \
 	  $(shell $(CATALOG) --test-dirs $(or $(IMAGE),$(IMAGES))) \
-	  $(if $(IMAGE),,tests/seeds) tests/publish
+	  tests/seeds tests/publish
 
 test/%: ## test one image: make test/custom-framework
 	@$(MAKE) --no-print-directory test IMAGE=$*
