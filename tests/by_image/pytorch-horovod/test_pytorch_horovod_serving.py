@@ -136,6 +136,7 @@ def test_a_torchscript_model_pt_serves_with_no_inference_script(one_image, model
         assert "model_fn: image default" in s.logs_once("model_fn: image default")
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_to_do(one_image, tmp_path):
     write_tree(tmp_path / "model", {"weights.bin": "not a model"})
     with ServingContainer(one_image, tmp_path / "model") as s:

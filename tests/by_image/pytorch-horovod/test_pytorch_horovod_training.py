@@ -87,6 +87,7 @@ def test_two_hosts_torch_distributed_runs_torchrun_on_each(one_image, mnist, tmp
     assert (master.model / "model.pth").exists() and not (worker.model / "model.pth").exists()
 
 
+@pytest.mark.expect_log_errors("the failure under test")
 @pytest.mark.parametrize("started", ["algo-1", "algo-2"])
 def test_an_mpi_host_alone_fails_with_a_cause_within_bounds(one_image, mnist, tmp_path, started):
     job = MLJob(tmp_path / "ml", hosts=TWO, channels=channels(mnist), hyperparameters=hyperparameters(**MPI),
