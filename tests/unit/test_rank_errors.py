@@ -143,12 +143,10 @@ mpirun noticed that process rank 1 with PID 25 on node algo-2 exited on signal 9
 --------------------------------------------------------------------------
 """.splitlines()
 
-TORCHRUN_RANK_RAISED = r"""
-[rank1]: Traceback (most recent call last):
-[rank1]:   File "/opt/ml/code/fail.py", line 8, in <module>
-[rank1]:     raise ValueError("learning rate must be positive")
-[rank1]: ValueError: learning rate must be positive
-E1130 04:09:51.311000 12 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: 1) local_rank: 0 (pid: 16) of binary: /opt/venv/bin/python3
+def torchrun_log(script_error, pid):
+    """What torchrun printed when its one local rank (global rank 1) died: the rank's own lines,
+    then torchrun's traceback and summary (as captured from the image, times and host kept)."""
+    return (script_error + f"""E1130 04:09:51.311000 12 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: 1) local_rank: 0 (pid: {pid}) of binary: /opt/venv/bin/python3
 Traceback (most recent call last):
   File "<frozen runpy>", line 198, in _run_module_as_main
   File "<frozen runpy>", line 88, in _run_code
@@ -178,52 +176,28 @@ Root Cause (first observed failure):
   time      : 2026-11-30_04:09:51
   host      : e19398f71578
   rank      : 1 (local_rank: 0)
-  exitcode  : 1 (pid: 16) 
+  exitcode  : 1 (pid: {pid}) 
   error_file: <N/A>
   traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
 ============================================================
-""".splitlines()
+""").splitlines()
 
-TORCHRUN_RANK_RAISED_BEFORE_INIT = r"""
+
+# The rank raised after init_process_group: torch prefixes its lines with [rankN]:.
+TORCHRUN_RANK_RAISED = torchrun_log(r"""
+[rank1]: Traceback (most recent call last):
+[rank1]:   File "/opt/ml/code/fail.py", line 8, in <module>
+[rank1]:     raise ValueError("learning rate must be positive")
+[rank1]: ValueError: learning rate must be positive
+""", pid=16)
+
+# The rank raised before init_process_group: its lines come bare.
+TORCHRUN_RANK_RAISED_BEFORE_INIT = torchrun_log(r"""
 Traceback (most recent call last):
   File "/opt/ml/code/fail.py", line 4, in <module>
     raise ValueError("learning rate must be positive")
 ValueError: learning rate must be positive
-E1130 04:11:38.910000 13 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: 1) local_rank: 0 (pid: 17) of binary: /opt/venv/bin/python3
-Traceback (most recent call last):
-  File "<frozen runpy>", line 198, in _run_module_as_main
-  File "<frozen runpy>", line 88, in _run_code
-  File "/opt/venv/lib/python3.11/site-packages/torch/distributed/run.py", line 1032, in <module>
-    main()
-  File "/opt/venv/lib/python3.11/site-packages/torch/distributed/elastic/multiprocessing/errors/__init__.py", line 367, in wrapper
-    return f(*args, **kwargs)
-           ^^^^^^^^^^^^^^^^^^
-  File "/opt/venv/lib/python3.11/site-packages/torch/distributed/run.py", line 1028, in main
-    run(args)
-  File "/opt/venv/lib/python3.11/site-packages/torch/distributed/run.py", line 1019, in run
-    elastic_launch(
-  File "/opt/venv/lib/python3.11/site-packages/torch/distributed/launcher/api.py", line 194, in __call__
-    return launch_agent(
-           ^^^^^^^^^^^^^
-  File "/opt/venv/lib/python3.11/site-packages/torch/distributed/launcher/api.py", line 383, in launch_agent
-    raise ChildFailedError(
-torch.distributed.elastic.multiprocessing.errors.ChildFailedError: 
-============================================================
-/opt/ml/code/fail.py FAILED
-------------------------------------------------------------
-Failures:
-  <NO_OTHER_FAILURES>
-------------------------------------------------------------
-Root Cause (first observed failure):
-[0]:
-  time      : 2026-11-30_04:11:38
-  host      : e8293f12932e
-  rank      : 1 (local_rank: 0)
-  exitcode  : 1 (pid: 17) 
-  error_file: <N/A>
-  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
-============================================================
-""".splitlines()
+""", pid=17)
 
 
 def script():
