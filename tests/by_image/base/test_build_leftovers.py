@@ -14,7 +14,7 @@ TOP_LEVEL = {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx
 ROOT_HOME = {".bashrc", ".profile", ".ssh"}  # .ssh: made (empty, 0700) for MPI in pytorch-horovod
 EMPTY = ("/tmp", "/var/tmp", "/mnt", "/media", "/srv", "/run/secrets")
 
-LOOK = r"""
+LOOK = f"EMPTY = {EMPTY!r}\n" + r"""
 import json, os, stat, subprocess
 def ls(p):
     return sorted(os.listdir(p)) if os.path.isdir(p) else None
@@ -22,12 +22,12 @@ cache = subprocess.run(["pip", "cache", "dir"], capture_output=True, text=True).
 print(json.dumps({
     "top": ls("/"),
     "root": ls("/root"),
-    "empty": {p: ls(p) for p in %r},
+    "empty": {p: ls(p) for p in EMPTY},
     "tmp_mode": oct(stat.S_IMODE(os.stat("/tmp").st_mode)),
     "pip_cache": cache,
     "pip_cache_exists": bool(cache) and os.path.exists(cache),
 }))
-""" % (EMPTY,)
+"""
 
 
 @pytest.fixture(scope="module")
