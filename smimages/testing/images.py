@@ -5,7 +5,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from smimages.catalog import DOCKER, TESTS, discover, images_for, products, tag
+from smimages.catalog import DOCKER, TESTS, discover, images_for, lineage, needs, products, tag
 
 CATALOG = discover()
 
@@ -34,3 +34,13 @@ def for_test(path):
 
 def built(name):
     return subprocess.run([DOCKER, "image", "inspect", tag(name)], capture_output=True).returncode == 0
+
+
+def usable():
+    """The images a run may use: those under test and every image they are built from."""
+    found = set()
+    for name in under_test():
+        if name in CATALOG:
+            for image in lineage(CATALOG[name], CATALOG):
+                found |= {image.name, *(i.name for i in needs(image, CATALOG))}
+    return found

@@ -56,6 +56,8 @@ def _no_unexpected_log_errors(request):
 
 
 def _require(name):
+    if name not in images.usable():
+        pytest.fail(f"this test uses {name}, which is neither under test nor what an image under test is built from")
     if not images.built(name):
         pytest.fail(f"{tag(name)} is not built: run `make build IMAGE={name}`")
     return tag(name)
