@@ -28,8 +28,14 @@ if ! command -v docker-registry >/dev/null; then  # a real registry for the publ
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
 fi
 make_env .venv tests/requirements/host.lock
-for package in . entrypoints images/pytorch-horovod; do
-  .venv/bin/pip install -q --no-deps -e "$package" >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e "$package"
-done
+# This repository's packages, editable: code changes need no reinstall, only their metadata does.
+packages=(. entrypoints images/pytorch-horovod)
+stamp=$(cat "${packages[@]/%//pyproject.toml}" .venv/.lock-stamp | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.packages-stamp 2>/dev/null)" != "$stamp" ]; then
+  for package in "${packages[@]}"; do
+    .venv/bin/pip install -q --no-deps -e "$package" >/dev/null 2>&1 || .venv/bin/pip install --no-deps -e "$package"
+  done
+  echo "$stamp" > .venv/.packages-stamp
+fi
 make_env .venv-sdk2 tests/requirements/sdk2.lock
 make_env .venv-sdk3 tests/requirements/sdk3.lock
