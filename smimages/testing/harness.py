@@ -370,14 +370,20 @@ class ServingContainer:
         finally:
             conn.close()
 
+    def half_sent_post(self, declared_bytes, sent_bytes):
+        """An open connection holding a POST /invocations whose headers announce `declared_bytes`,
+        of which `sent_bytes` are sent: a client that stalls, or one whose body is too big."""
+        import socket
+
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sock.sendall(f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                     f"Content-Length: {declared_bytes}\r\n\r\n".encode() + b"1," * (sent_bytes // 2))
+        return sock
+
     def post_head_of_a_huge_body(self, declared_bytes):
         """Headers of a POST /invocations that announce `declared_bytes`, then 64 KiB of it: the
         answer (status line, headers, body as text) must come anyway."""
-        import socket
-
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-                         f"Content-Length: {declared_bytes}\r\n\r\n".encode() + b"1," * 32768)
+        with self.half_sent_post(declared_bytes, 65536) as sock:
             answer = b""
             while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"\n"):
                 part = sock.recv(65536)

@@ -2,7 +2,6 @@
 answers within SageMaker's 2 s whatever the workers do, slow clients never hold a worker, and a
 front end that dies takes the server down with it."""
 
-import socket
 import threading
 import time
 
@@ -60,18 +59,10 @@ def test_ping_answers_while_every_worker_is_inside_a_10_s_request(image, model_d
             assert results[0][:2] == (200, b"6.0,2.0")  # the slow requests are answered too
 
 
-def half_sent_request(port, declared=100_000):
-    """A POST /invocations whose headers promise `declared` bytes, of which 100 are sent."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-                 b"Content-Length: %d\r\n\r\n" % declared + b"1," * 50)
-    return sock
-
-
 def test_ping_and_requests_are_answered_while_16_clients_hold_half_sent_bodies(image, model_dir):
     with ServingContainer(image, model_dir, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}) as s:
         s.wait_ready()
-        stalled = [half_sent_request(s.port) for _ in range(16)]
+        stalled = [s.half_sent_post(100_000, 100) for _ in range(16)]
         try:
             time.sleep(1)  # every stalled body has reached the server
             assert ping_in_time(s) == 200
