@@ -6,6 +6,7 @@ import logging
 import time
 
 from . import codecs
+from .context import Context, request_headers
 from .errors import BadRequest, PayloadTooLarge, reason_of, status_of
 from .handlers import check_accept
 
@@ -23,6 +24,7 @@ class ModelState:
     def __init__(self):
         self.model = None
         self.loaded = False
+        self.gpu_id = None  # the GPU this worker was given (context.gpu_for), for each request's context
         self.timed_out = False  # set when gunicorn aborts this worker for running past the timeout
 
 
@@ -57,11 +59,11 @@ def make_app(settings, handlers, state):
     execution_parameters = json.dumps(settings.execution_parameters).encode()
     limit = settings.max_payload_bytes
 
-    def answer(start_response, status, body=b"", ctype="text/plain; charset=utf-8"):
+    def answer(start_response, status, body=b"", ctype="text/plain; charset=utf-8", headers=()):
         if isinstance(body, str):
             body = body.encode("utf-8")
         start_response(REASONS.get(status, f"{status} Error"),
-                       [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+                       [("Content-Type", ctype), ("Content-Length", str(len(body))), *headers])
         return [body]
 
     def invocations(environ, start_response):
@@ -70,7 +72,8 @@ def make_app(settings, handlers, state):
             content_type = environ.get("CONTENT_TYPE") or codecs.JSON
             accept = check_accept(handlers, environ.get("HTTP_ACCEPT", ""), content_type)
             body = read_body(environ, limit)
-            payload, ctype = handlers.transform(state.model, body, content_type, accept)
+            context = Context(settings.model_dir, state.gpu_id, request_headers(environ))
+            payload, ctype = handlers.transform(state.model, body, content_type, accept, context)
         except SystemExit:
             if not state.timed_out:
                 raise
@@ -87,7 +90,7 @@ def make_app(settings, handlers, state):
             return answer(start_response, status, reason + "\n")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("POST /invocations 200 in %.2f ms", (time.perf_counter() - started) * 1000)
-        return answer(start_response, 200, payload, ctype)
+        return answer(start_response, 200, payload, ctype, context.extra_response_headers())
 
     def app(environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")

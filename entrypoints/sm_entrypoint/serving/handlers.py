@@ -1,6 +1,7 @@
 """Which hooks answer a request: the user's (model_fn, and transform_fn or input_fn / predict_fn /
 output_fn), else the image's framework defaults, else the generic codecs. Signatures are those of
-AWS's inference toolkits, so scripts written for AWS's images run unchanged."""
+AWS's inference toolkits, so scripts written for AWS's images run unchanged: each hook may take a
+`context` (context.py) as one argument more, as sagemaker-inference and TorchServe pass it."""
 
 import inspect
 from dataclasses import dataclass
@@ -27,14 +28,19 @@ def _call_model(data, model):
                       "or model_fn must return a callable model")
 
 
-def _takes_two(fn):
-    """model_fn(model_dir) or model_fn(model_dir, context) (sagemaker-inference 1.10 passes one)."""
+def _takes(fn, count):
+    """Whether `fn` takes `count` positional arguments: the hook's own, and the context after them
+    (model_fn(model_dir, context), input_fn(data, content_type, context), ...)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+    return len(positional) >= count or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def _call(fn, context, *args):
+    return fn(*args, context) if _takes(fn, len(args) + 1) else fn(*args)
 
 
 @dataclass(frozen=True)
@@ -46,18 +52,18 @@ class Handlers:
     output_fn: Callable = default_output_fn
     source: str = ""  # where each hook came from, for the start-up log
 
-    def load_model(self, model_dir):
-        return self.model_fn(model_dir, None) if _takes_two(self.model_fn) else self.model_fn(model_dir)
+    def load_model(self, model_dir, context=None):
+        return _call(self.model_fn, context, model_dir)
 
-    def transform(self, model, body, content_type, accept):
+    def transform(self, model, body, content_type, accept, context=None):
         """-> (response bytes, response content type)."""
         if self.transform_fn:
-            result = self.transform_fn(model, body, content_type, accept)
+            result = _call(self.transform_fn, context, model, body, content_type, accept)
             body, ctype = result if isinstance(result, tuple) else (result, accept)
         else:
-            data = self.input_fn(body, content_type)
-            prediction = self.predict_fn(data, model)
-            result = self.output_fn(prediction, accept)
+            data = _call(self.input_fn, context, body, content_type)
+            prediction = _call(self.predict_fn, context, data, model)
+            result = _call(self.output_fn, context, prediction, accept)
             body, ctype = result if isinstance(result, tuple) else (result, accept)
         if isinstance(body, str):
             body = body.encode("utf-8")

@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 from . import frontend, user_script
 from . import handlers as hooks
 from .app import ModelState, make_app
+from .context import Context, gpu_for
 from .errors import ConfigError
 from .settings import cpu_count
 from .supervisor import Supervisor
@@ -63,7 +64,9 @@ class ModelServer(BaseApplication):
 
         threading.Thread(target=heartbeat, daemon=True).start()
         try:
-            self.state.model = self.handlers.load_model(self.settings.model_dir)
+            self.state.gpu_id = gpu_for(worker.age - 1)  # gunicorn numbers workers from 1, replacements too
+            context = Context(self.settings.model_dir, self.state.gpu_id)
+            self.state.model = self.handlers.load_model(self.settings.model_dir, context)
             self.state.loaded = True
             frontend.mark_ready(self.run_dir)
         except Exception as e:
@@ -71,7 +74,8 @@ class ModelServer(BaseApplication):
             raise ConfigError(f"model_fn failed: {type(e).__name__}: {e}") from e
         finally:
             done.set()
-        log.info("worker %d: model loaded", os.getpid())
+        gpu = "" if self.state.gpu_id is None else f" (GPU {self.state.gpu_id})"
+        log.info("worker %d: model loaded%s", os.getpid(), gpu)
 
     def _timed_out(self, _worker):
         """gunicorn's SIGABRT to a worker past the timeout: the request in hand answers 504."""
