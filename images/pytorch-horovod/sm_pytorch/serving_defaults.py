@@ -15,18 +15,22 @@ log = logging.getLogger("sm_entrypoint")
 MODEL_FILE = "model.pt"  # the name AWS's default model_fn loads
 
 
-def device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def device(gpu_id=None):
+    """The worker's GPU (the server spreads workers over the GPUs), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda" if gpu_id is None else f"cuda:{gpu_id}")
 
 
-def model_fn(model_dir):
+def model_fn(model_dir, context=None):
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no {MODEL_FILE} (TorchScript) in {model_dir}: save one with "
                                 "torch.jit.save, or define model_fn in the inference script")
-    model = torch.jit.load(path, map_location=device())
+    target = device(context.system_properties.get("gpu_id") if context is not None else None)
+    model = torch.jit.load(path, map_location=target)
     model.eval()
-    log.info("loaded TorchScript %s on %s", path, device())
+    log.info("loaded TorchScript %s on %s", path, target)
     return model
 
 
