@@ -1,10 +1,11 @@
 """mxnet: the Module API MNIST example trains, checkpoints every epoch, and resumes after a stop."""
 
+import json
 import re
 
 import pytest
 
-from smimages.testing.harness import run_job
+from smimages.testing.harness import MLJob, run_job, write_tree
 from smimages.testing.mxnet_mnist import TRAIN_EPOCHS, mnist_job
 
 
@@ -63,3 +64,31 @@ def test_a_bad_hyperparameter_fails_with_the_cause_first(image, mnist, tmp_path)
     assert r.exit_code == 2
     assert r.failure_first_line.startswith("user script train.py exited with code 2: ")
     assert "learning-rate must be positive" in r.failure_first_line
+
+
+AWS_SAVE = """
+import json, os
+import mxnet as mx
+from sagemaker_mxnet_container.training_utils import save, scheduler_host
+
+net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2, name="fc"), name="softmax")
+module = mx.mod.Module(net, data_names=["data"], label_names=["softmax_label"])
+module.bind(data_shapes=[("data", (1, 3))], label_shapes=[("softmax_label", (1,))])
+module.init_params()
+save(os.environ["SM_MODEL_DIR"], module)
+print("scheduler is", scheduler_host(json.loads(os.environ["SM_HOSTS"])))
+"""
+
+
+def test_scripts_for_aws_mxnet_images_save_through_training_utils_once_on_two_hosts(image, tmp_path):
+    job = MLJob(tmp_path / "ml", hosts=("algo-1", "algo-2"),
+                hyperparameters={"sagemaker_program": "train.py", "sagemaker_submit_directory": "/opt/ml/code"})
+    for host in job.hosts:
+        write_tree(job.tree(host) / "code", {"train.py": AWS_SAVE})
+    first, second = run_job(image, job, timeout_s=120)
+    first.ok()
+    second.ok()
+    assert "scheduler is algo-1" in first.logs and "scheduler is algo-1" in second.logs
+    assert sorted(p.name for p in first.model.iterdir()) == ["model-0000.params", "model-shapes.json", "model-symbol.json"]
+    assert json.loads((first.model / "model-shapes.json").read_text()) == [{"name": "data", "shape": [1, 3]}]
+    assert list(second.model.iterdir()) == []  # saved once, by the scheduler host
