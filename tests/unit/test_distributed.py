@@ -40,8 +40,10 @@ def test_mpi_enabled_however_the_sdk_encodes_it(value):
     assert isinstance(plan_for(script(), env({"sagemaker_mpi_enabled": value})), mpi.Master)
 
 
-def test_mpi_master_command_spans_the_hosts_with_processes_per_host_and_custom_options(monkeypatch):
+def test_mpi_master_command_spans_the_hosts_with_processes_per_host_and_custom_options(monkeypatch, tmp_path):
     monkeypatch.setenv("SM_ENTRYPOINT_PYTHON", "/opt/venv/bin/python")
+    (tmp_path / "eth1").mkdir()  # the interface resourceconfig.json names, present in the container
+    monkeypatch.setattr(distributed, "SYS_NET", str(tmp_path))
     plan = plan_for(script(), env({"sagemaker_mpi_enabled": "true",
                                            "sagemaker_mpi_num_of_processes_per_host": "2",
                                            "sagemaker_mpi_custom_mpi_options": "--mca btl_tcp_if_exclude lo -x FOO=1"}))
@@ -159,3 +161,19 @@ def test_a_stop_request_ends_a_worker_waiting_for_the_master():
 def test_one_host_runs_the_plain_script_with_the_rendezvous_variables():
     plan = plan_for(script(), env(hosts=["algo-1"]))
     assert type(plan) is Script and plan.env_vars["WORLD_SIZE"] == "1"
+
+
+def test_the_named_network_interface_is_used_when_the_container_has_it(tmp_path):
+    for name in ("lo", "eth0", "ethwe"):
+        (tmp_path / name).mkdir()
+    assert distributed.network_interface("ethwe", str(tmp_path)) == "ethwe"
+    assert distributed.network_interface(None, str(tmp_path)) == "eth0"
+
+
+def test_sdk3_local_modes_ethwe_falls_back_to_an_interface_the_container_has(tmp_path, caplog):
+    (tmp_path / "lo").mkdir()
+    (tmp_path / "eth1").mkdir()
+    assert distributed.network_interface("ethwe", str(tmp_path)) == "eth1"
+    assert "network interface ethwe (resourceconfig.json) is not in this container: using eth1" in caplog.text
+    (tmp_path / "eth0").mkdir()
+    assert distributed.network_interface("ethwe", str(tmp_path)) == "eth0"

@@ -10,6 +10,7 @@ with its `distribution` option (sent as sagemaker_* hyperparameters):
 
 import json
 import logging
+import os
 
 from . import mpi, rendezvous, torchrun
 
@@ -19,6 +20,7 @@ MPI_ENABLED = "sagemaker_mpi_enabled"
 MPI_PROCESSES_PER_HOST = "sagemaker_mpi_num_of_processes_per_host"
 MPI_CUSTOM_OPTIONS = "sagemaker_mpi_custom_mpi_options"
 TORCH_DISTRIBUTED_ENABLED = "sagemaker_torch_distributed_enabled"
+SYS_NET = "/sys/class/net"  # one entry per network interface of this container
 
 
 def flag(value):
@@ -39,21 +41,38 @@ def processes_per_host(env, params):
     return max(int(env.num_gpus or 0), 1)
 
 
+def network_interface(named, sys_net=None):
+    """The interface the hosts talk over (mpirun's, NCCL's): the one resourceconfig.json names when
+    this container has it. SDK 3.x local mode names SageMaker's own, `ethwe`, which a local
+    container lacks: then eth0, else the first one that is not loopback, and the log says so."""
+    named = str(named or "").strip() or "eth0"
+    try:
+        present = sorted(os.listdir(sys_net or SYS_NET))
+    except OSError:
+        return named
+    if named in present:
+        return named
+    fallback = "eth0" if "eth0" in present else next((n for n in present if n != "lo"), named)
+    log.warning("network interface %s (resourceconfig.json) is not in this container: using %s", named, fallback)
+    return fallback
+
+
 def plan(script, env, settings):
     """The Script to run on this host, given the job's distribution hyperparameters; `settings`
     (sm_entrypoint.settings.Settings) gives MPI its ports and waits."""
     params = dict(env.additional_framework_parameters or {})
     hosts, current = list(env.hosts), env.current_host
+    interface = network_interface(env.network_interface_name) if len(hosts) > 1 else env.network_interface_name
     if flag(params.get(MPI_ENABLED)):
         nproc = processes_per_host(env, params)
         options = params.get(MPI_CUSTOM_OPTIONS) or ""
         log.info("distribution: mpi, %d process(es) on each of %d host(s)", nproc, len(hosts))
         if current == hosts[0]:
-            return mpi.Master.from_script(script, hosts, nproc, options, env.network_interface_name, settings)
+            return mpi.Master.from_script(script, hosts, nproc, options, interface, settings)
         return mpi.Worker.from_script(script, hosts[0], settings)
     if flag(params.get(TORCH_DISTRIBUTED_ENABLED)):
         nproc = max(int(env.num_gpus or 0), 1)
         log.info("distribution: torch_distributed, torchrun with %d process(es) on each of %d host(s)",
                  nproc, len(hosts))
         return torchrun.Torchrun.from_script(script, hosts, current, nproc)
-    return rendezvous.with_rendezvous(script, hosts, current, env.network_interface_name)
+    return rendezvous.with_rendezvous(script, hosts, current, interface)
