@@ -58,6 +58,7 @@ def make_app(settings, handlers, state):
     """The WSGI callable for one worker; `state` holds the model once model_fn has run."""
     execution_parameters = json.dumps(settings.execution_parameters).encode()
     limit = settings.max_payload_bytes
+    wants_context = handlers.takes_context  # a request's context is made only for hooks that take it
 
     def answer(start_response, status, body=b"", ctype="text/plain; charset=utf-8", headers=()):
         if isinstance(body, str):
@@ -72,7 +73,7 @@ def make_app(settings, handlers, state):
             content_type = environ.get("CONTENT_TYPE") or codecs.JSON
             accept = check_accept(handlers, environ.get("HTTP_ACCEPT", ""), content_type)
             body = read_body(environ, limit)
-            context = Context(settings.model_dir, state.gpu_id, request_headers(environ))
+            context = Context(settings.model_dir, state.gpu_id, request_headers(environ)) if wants_context else None
             payload, ctype = handlers.transform(state.model, body, content_type, accept, context)
         except SystemExit:
             if not state.timed_out:
@@ -90,7 +91,7 @@ def make_app(settings, handlers, state):
             return answer(start_response, status, reason + "\n")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("POST /invocations 200 in %.2f ms", (time.perf_counter() - started) * 1000)
-        return answer(start_response, 200, payload, ctype, context.extra_response_headers())
+        return answer(start_response, 200, payload, ctype, context.extra_response_headers() if context else ())
 
     def app(environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")

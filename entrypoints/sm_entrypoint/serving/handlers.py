@@ -4,7 +4,7 @@ AWS's inference toolkits, so scripts written for AWS's images run unchanged: eac
 `context` (context.py) as one argument more, as sagemaker-inference and TorchServe pass it."""
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from . import codecs
@@ -39,8 +39,8 @@ def _takes(fn, count):
     return len(positional) >= count or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def _call(fn, context, *args):
-    return fn(*args, context) if _takes(fn, len(args) + 1) else fn(*args)
+# Each hook's own positional arguments; one more means it takes the context.
+ARITY = {"model_fn": 1, "transform_fn": 4, "input_fn": 2, "predict_fn": 2, "output_fn": 2}
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,35 @@ class Handlers:
     predict_fn: Callable = _call_model
     output_fn: Callable = default_output_fn
     source: str = ""  # where each hook came from, for the start-up log
+    # The hooks that take a context, read from their signatures once, not on every request.
+    context_hooks: frozenset = field(init=False)
+
+    def __post_init__(self):
+        hooks = {name: getattr(self, name) for name in ARITY}
+        object.__setattr__(self, "context_hooks", frozenset(
+            name for name, fn in hooks.items() if fn is not None and _takes(fn, ARITY[name] + 1)))
+
+    @property
+    def takes_context(self):
+        """Whether a request's hooks take a context (else none is made for it)."""
+        return bool(self.context_hooks - {"model_fn"})
+
+    def _call(self, name, context, *args):
+        fn = getattr(self, name)
+        return fn(*args, context) if name in self.context_hooks else fn(*args)
 
     def load_model(self, model_dir, context=None):
-        return _call(self.model_fn, context, model_dir)
+        return self._call("model_fn", context, model_dir)
 
     def transform(self, model, body, content_type, accept, context=None):
         """-> (response bytes, response content type)."""
         if self.transform_fn:
-            result = _call(self.transform_fn, context, model, body, content_type, accept)
+            result = self._call("transform_fn", context, model, body, content_type, accept)
             body, ctype = result if isinstance(result, tuple) else (result, accept)
         else:
-            data = _call(self.input_fn, context, body, content_type)
-            prediction = _call(self.predict_fn, context, data, model)
-            result = _call(self.output_fn, context, prediction, accept)
+            data = self._call("input_fn", context, body, content_type)
+            prediction = self._call("predict_fn", context, data, model)
+            result = self._call("output_fn", context, prediction, accept)
             body, ctype = result if isinstance(result, tuple) else (result, accept)
         if isinstance(body, str):
             body = body.encode("utf-8")
