@@ -54,6 +54,7 @@ def order(names, images):
 
 
 def exists(ref):
+    """Whether the engine has the image `ref` (the one check the build, the tests and the bench use)."""
     return subprocess.run([DOCKER, "image", "inspect", ref], capture_output=True).returncode == 0
 
 

@@ -16,14 +16,14 @@ a container of our image). Writes out/bench-serving-compare.json.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from smimages.bench import serving
-from smimages.catalog import DOCKER, tag
+from smimages.build import exists
 from smimages.catalog import ROOT as REPO
+from smimages.catalog import tag
 
 OURS = tag("pytorch-horovod-cpu")
 SERVERS = [  # (column, image, the command that builds it)
@@ -81,15 +81,11 @@ print(json.dumps({"threads": default, "ms": result}))
 
 
 def check_images():
-    missing = [(image, build) for _, image, build in SERVERS if not serving_image_exists(image)]
+    missing = [(image, build) for _, image, build in SERVERS if not exists(image)]
     for image, build in missing:
         print(f"{image} is missing: build it with `{build}` (or run `make bench-serving`)", file=sys.stderr)
     if missing:
         sys.exit(2)
-
-
-def serving_image_exists(image):
-    return subprocess.run([DOCKER, "image", "inspect", image], capture_output=True).returncode == 0
 
 
 def make_model(folder, tool):

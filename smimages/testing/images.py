@@ -2,10 +2,10 @@
 (space-separated), and which of them each tests/by_image folder's tests apply to (smimages.catalog)."""
 
 import os
-import subprocess
 from pathlib import Path
 
-from smimages.catalog import DOCKER, TESTS, discover, images_for, lineage, needs, products, tag
+from smimages.build import exists
+from smimages.catalog import TESTS, discover, images_for, lineage, needs, products, tag
 
 CATALOG = discover()
 
@@ -33,7 +33,7 @@ def for_test(path):
 
 
 def built(name):
-    return subprocess.run([DOCKER, "image", "inspect", tag(name)], capture_output=True).returncode == 0
+    return exists(tag(name))
 
 
 def usable():
