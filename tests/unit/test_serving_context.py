@@ -77,6 +77,13 @@ def test_mms_style_request_properties_and_the_two_argument_signatures_still_work
     assert invoke(plain, {})[2] == b"3"
 
 
+def test_a_response_header_set_twice_in_another_case_is_sent_once():
+    context = Context("/m")
+    context.set_response_header(0, "x-amzn-sagemaker-custom-attributes", "first")
+    context.set_response_header(0, CUSTOM_ATTRIBUTES, "second")
+    assert context.extra_response_headers() == [("x-amzn-sagemaker-custom-attributes", "second")]
+
+
 def test_a_context_with_a_default_counts_and_model_fn_sees_the_model_dir():
     seen = {}
 

@@ -24,6 +24,9 @@ class Headers(dict):
     def __getitem__(self, name):
         return super().__getitem__(self._key(name))
 
+    def __setitem__(self, name, value):  # set again in another case: still one header
+        super().__setitem__(self._key(name), value)
+
     def __contains__(self, name):
         return super().__contains__(self._key(name))
 
@@ -80,11 +83,6 @@ class Context:
 
     def get_response_headers(self, idx):
         return self.request_processor[idx].get_response_headers()
-
-    @property
-    def custom_attributes(self):
-        """The request's custom attributes (None when it sent none)."""
-        return self.get_request_header(0, CUSTOM_ATTRIBUTES)
 
     def extra_response_headers(self):
         """What the handlers asked to send back, Content-Type and Content-Length aside."""
