@@ -12,7 +12,8 @@ PUSH_ARGS = --region "$(REGION)" $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(RE
 PYTEST_ARGS ?= -n 3 --dist loadfile  # tests wait on containers more than they compute: 3 at a time
 CATALOG := python3 -m smimages.catalog  # the one list of images (smimages/catalog.py)
 IMAGES := $(shell $(CATALOG))
-DOCKER = $(shell python3 -c 'from smimages.catalog import DOCKER; print(DOCKER)')  # read when used (make prune)
+# The Docker client, from the catalog; read when a target uses it (make prune), not on every make.
+DOCKER = $(shell python3 -c 'from smimages.catalog import DOCKER; print(DOCKER)')
 
 help: ## list the targets
 	@echo "usage: make TARGET [IMAGE=name]   (images: $(IMAGES))"
