@@ -5,6 +5,7 @@ everything within about a second."""
 
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -56,6 +57,7 @@ class ModelServer(BaseApplication):
         """model_fn in the new worker, before it accepts anything: a connection that reaches a
         worker always finds the model. A heartbeat keeps a slow model_fn from being taken for a
         hung worker. An exception stops the server (gunicorn: 'Worker failed to boot')."""
+        _leave_on_stop_while_loading()
         done = threading.Event()
 
         def heartbeat():
@@ -83,6 +85,20 @@ class ModelServer(BaseApplication):
 
     def load(self):
         return make_app(self.settings, self.handlers, self.state)
+
+
+def _leave_on_stop_while_loading():
+    """Until gunicorn installs the worker's own handlers (after post_fork), a forked worker holds
+    the arbiter's, which only queue the signal: a worker still in model_fn would ignore the stop
+    and be SIGKILLed a second later ('Perhaps out of memory?'). It has nothing to finish: leave.
+    A raw write: the logging module's lock may be held by the code the signal interrupted."""
+    def leave(signum, _frame):
+        os.write(2, f"worker {os.getpid()}: {signal.Signals(signum).name} while loading the model: "
+                    "stopped\n".encode())
+        _leave(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, leave)
 
 
 def _exit_now(_arbiter=None, _worker=None):

@@ -229,6 +229,21 @@ def test_sigterm_stops_serve_within_2_seconds(image, trained):
         assert s.container.attrs["State"]["ExitCode"] == 0, s.logs()
 
 
+def test_sigterm_while_model_fn_is_still_loading_stops_at_once(image, tmp_path):
+    """A worker still in model_fn leaves on the stop: no SIGKILL a second later, no error line."""
+    slow = "import time\n\ndef model_fn(d):\n    print('loading', flush=True)\n    time.sleep(60)\n"
+    write_tree(tmp_path / "model" / "code", {"inference.py": slow})
+    with ServingContainer(image, tmp_path / "model") as s:
+        deadline = time.monotonic() + 60
+        while "loading" not in s.logs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "loading" in s.logs()
+        s.container.stop(timeout=5)
+        s.container.reload()
+        assert s.container.attrs["State"]["ExitCode"] == 0, s.logs()
+        assert "SIGTERM while loading the model: stopped" in s.logs()
+
+
 @pytest.mark.parametrize("env, cause", [
     ({"SAGEMAKER_PROGRAM": "missing.py"}, "the inference script /opt/ml/model/code/missing.py does not exist"),
     ({"SAGEMAKER_SUBMIT_DIRECTORY": "ftp://host/sourcedir.tar.gz"},
