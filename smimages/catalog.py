@@ -41,6 +41,10 @@ FRAMEWORK_PACKAGES = ("dgl", "mxnet", "horovod", "torch", "torchvision", "rdkit"
 _OUR_REF = re.compile(rf"{PREFIX}/([\w.-]+):[\w.-]+")
 
 
+MULTI_MODEL_LABEL = "com.amazonaws.sagemaker.capabilities.multi-models"
+SERVING_TESTS = "serving"  # tests/by_image/serving: the tests of every image that serves
+
+
 def tag(name):
     """The local tag of one of our images."""
     return f"{PREFIX}/{name}:latest"
@@ -69,6 +73,11 @@ class Image:
     @property
     def accelerator(self):
         return "gpu" if "gpu" in self.name.split("-") else "cpu"
+
+    @property
+    def serves(self):
+        """Serves models, multi-model endpoints included: its Dockerfile carries SageMaker's label."""
+        return f"LABEL {MULTI_MODEL_LABEL}=true" in self.dockerfile.read_text()
 
     @property
     def product(self):
@@ -162,7 +171,10 @@ def products(images=None):
 
 def test_folder_applies(folder, image, images):
     """Whether tests/by_image/<folder> holds tests of `image`: the folder names the image, its
-    variants' folder, or one of those of an image it is built FROM."""
+    variants' folder, or one of those of an image it is built FROM; `serving` holds those of every
+    image that serves."""
+    if folder == SERVING_TESTS:
+        return image.serves
     return any(folder in (i.name, i.folder.name) for i in lineage(image, images))
 
 

@@ -19,10 +19,10 @@ def run():
     try:
         settings = ServingSettings.from_env()
         try:
-            from .serving import runner
+            from .serving import multi_model, runner
         except ImportError as e:
             raise ConfigError(f"this image cannot serve models: {e} (the server needs gunicorn)") from None
-        runner.run(settings)
+        (multi_model if settings.multi_model else runner).run(settings)
     except (ConfigError, JobError) as e:
         log.error("serve cannot start: %s", one_line(getattr(e, "cause", e)))
         if isinstance(e, ConfigError) and getattr(e, "detail", ""):

@@ -327,13 +327,15 @@ class ServingContainer:
             status, body, headers = server.request("POST", "/invocations", b"1,2", {"Content-Type": "text/csv"})
     """
 
-    def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",), container_port=8080):
+    def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",), container_port=8080,
+                 **run_args):
+        """`run_args`: more of docker's run options (mem_limit, ...)."""
         vols = {str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else {}
         vols.update(volumes or {})
         self.published = f"{container_port}/tcp"
         self.tracked = TrackedContainer(image, command=list(command), volumes=vols, environment=env or {},
                                         ports={self.published: ("127.0.0.1", None)},
-                                        name=f"serve-{uuid.uuid4().hex[:6]}")
+                                        name=f"serve-{uuid.uuid4().hex[:6]}", **run_args)
         self.container = self.tracked.container
         self._port = None
 

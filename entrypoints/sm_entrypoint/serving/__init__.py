@@ -8,4 +8,7 @@ minimal WSGI app. An image adds its framework's defaults through SAGEMAKER_DEFAU
     errors       the HTTP status each failure answers with
     app          the WSGI app: /ping, /invocations, /execution-parameters
     runner       gunicorn: workers, timeouts, model_fn once per worker, prompt SIGTERM
+    multi_model  a multi-model endpoint: load, list, describe, unload; one worker pool per model
+    model_api    the multi-model endpoint's management routes (/models), as SageMaker calls them
+    memory       what the container may still use, for the 507 a load that cannot fit answers
 """

@@ -25,6 +25,26 @@ class UnsupportedMediaType(ServingError):
     status = 415
 
 
+class NotFound(ServingError):
+    status = 404
+
+
+class MethodNotAllowed(ServingError):
+    status = 405
+
+
+class Conflict(ServingError):
+    """A multi-model endpoint asked to load a model it already has."""
+
+    status = 409
+
+
+class InsufficientStorage(ServingError):
+    """A model that does not fit in the memory left: SageMaker then unloads others and retries."""
+
+    status = 507
+
+
 class ConfigError(Exception):
     """The server cannot start: a setting or the user's script is wrong. Said in one line."""
 

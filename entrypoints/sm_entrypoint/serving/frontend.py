@@ -21,6 +21,7 @@ log = logging.getLogger("sm_entrypoint")
 NGINX = "/usr/sbin/nginx"
 READY = "ready"  # the marker: a worker has loaded the model
 SOCKET = "workers.sock"
+FAILURE = "failure"  # a model that could not be served says why here
 CLIENT_TIMEOUT_S = 60  # a client that sends its request slower than this is answered 408
 STOP_S = 2.0  # how long nginx may take to stop before it is killed
 
@@ -49,7 +50,7 @@ http {{
   client_body_timeout {client_timeout}s;
   send_timeout {client_timeout}s;
   underscores_in_headers on;
-  upstream workers {{ server unix:{run_dir}/{socket}; }}
+{upstreams}
   server {{
     listen {port} backlog=2048;
     error_page 413 @too_large;
@@ -59,15 +60,7 @@ http {{
       if (-f {run_dir}/{ready}) {{ return 200; }}
       return 503 "the model is not loaded yet\\n";
     }}
-    location / {{
-      proxy_pass http://workers;
-      proxy_set_header Host $http_host;
-      # The workers answer 504 themselves at SAGEMAKER_MODEL_SERVER_TIMEOUT; a request may also
-      # wait for a free worker first, so nginx waits longer than that.
-      proxy_read_timeout {upstream_timeout}s;
-      proxy_send_timeout {upstream_timeout}s;
-      proxy_buffering off;
-    }}
+{locations}
     location @too_large {{
       return 413 "the body is $content_length bytes, over the limit of {max_body} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB)\\n";
     }}
@@ -82,11 +75,53 @@ http {{
 """
 
 
-def config(settings, run_dir):
-    """nginx's whole configuration for these settings."""
-    return TEMPLATE.format(run_dir=run_dir, socket=SOCKET, ready=READY, port=settings.port,
-                           max_body=settings.max_payload_bytes, client_timeout=CLIENT_TIMEOUT_S,
-                           upstream_timeout=2 * settings.timeout_s + 30)
+# The workers answer 504 themselves at SAGEMAKER_MODEL_SERVER_TIMEOUT; a request may also wait for
+# a free worker first, so nginx waits longer than that.
+TO_WORKERS = """\
+      proxy_set_header Host $http_host;
+      proxy_read_timeout {upstream_timeout}s;
+      proxy_send_timeout {upstream_timeout}s;
+      proxy_buffering off;"""
+
+ONE_MODEL = """\
+    location / {{
+      proxy_pass http://workers;
+{to_workers}
+    }}"""
+
+# A multi-model endpoint: each loaded model's workers listen in models/<name>/, where its ready
+# marker says it may take traffic (a model being unloaded loses it first); everything else goes to
+# the model manager (multi_model.py). Names as MMS allows them, so none can leave that folder.
+MANY_MODELS = """\
+    location ~ ^/models/(?<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/invoke$ {{
+      if (!-f {run_dir}/{models}/$model/{ready}) {{ return 404 "model $model is not loaded\\n"; }}
+      proxy_pass http://unix:{run_dir}/{models}/$model/{socket}:/invocations;
+{to_workers}
+    }}
+    location / {{
+      proxy_pass http://127.0.0.1:{manager_port};
+      proxy_read_timeout {load_timeout}s;
+      proxy_buffering off;
+    }}"""
+MODELS = "models"  # a multi-model endpoint's folder of models, each in models/<name>/
+
+
+def config(settings, run_dir, manager_port=None):
+    """nginx's whole configuration for these settings (a multi-model endpoint's: with the port of
+    its model manager)."""
+    upstream_timeout = 2 * settings.timeout_s + 30
+    to_workers = TO_WORKERS.format(upstream_timeout=upstream_timeout)
+    if settings.multi_model:
+        upstreams = ""
+        locations = MANY_MODELS.format(run_dir=run_dir, models=MODELS, ready=READY, socket=SOCKET,
+                                       to_workers=to_workers, manager_port=manager_port,
+                                       load_timeout=settings.load_timeout_s + 30)
+    else:
+        upstreams = f"  upstream workers {{ server unix:{run_dir}/{SOCKET}; }}"
+        locations = ONE_MODEL.format(to_workers=to_workers)
+    return TEMPLATE.format(run_dir=run_dir, ready=READY, port=settings.port, upstreams=upstreams,
+                           locations=locations, max_body=settings.max_payload_bytes,
+                           client_timeout=CLIENT_TIMEOUT_S, upstream_timeout=upstream_timeout)
 
 
 def run_dir():
@@ -101,6 +136,23 @@ def worker_socket(folder):
     return os.path.join(folder, SOCKET)
 
 
+def write_failure(folder, cause):
+    """Why a model could not be served, for whoever started it (a multi-model endpoint's loader)."""
+    try:
+        with open(os.path.join(folder, FAILURE), "w") as f:
+            f.write(cause)
+    except OSError:
+        pass
+
+
+def read_failure(folder):
+    try:
+        with open(os.path.join(folder, FAILURE)) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def mark_ready(folder):
     """Called in a worker once model_fn has returned: from now on /ping answers 200."""
     with open(os.path.join(folder, READY), "w"):
@@ -108,13 +160,13 @@ def mark_ready(folder):
 
 
 class Nginx:
-    def __init__(self, settings, folder):
+    def __init__(self, settings, folder, manager_port=None):
         if not os.access(NGINX, os.X_OK):
             raise ConfigError(f"this image cannot serve models: {NGINX} (the front end) is missing")
         self.folder = folder
         self.conf = os.path.join(folder, "nginx.conf")
         with open(self.conf, "w") as f:
-            f.write(config(settings, folder))
+            f.write(config(settings, folder, manager_port))
         self.check()
         self.proc = None
 

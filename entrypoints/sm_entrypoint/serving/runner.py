@@ -24,10 +24,11 @@ STOP_GRACE_S = 1  # SIGTERM: workers get this long to finish a request, then are
 
 
 class ModelServer(BaseApplication):
-    def __init__(self, settings, handlers, run_dir):
+    def __init__(self, settings, handlers, run_dir, gpu_offset=0):
         self.settings = settings
         self.handlers = handlers
         self.run_dir = run_dir
+        self.gpu_offset = gpu_offset  # a multi-model endpoint's models take the GPUs in turn
         self.state = ModelState()
         super().__init__()
 
@@ -66,14 +67,17 @@ class ModelServer(BaseApplication):
 
         threading.Thread(target=heartbeat, daemon=True).start()
         try:
-            self.state.gpu_id = gpu_for(worker.age - 1)  # gunicorn numbers workers from 1, replacements too
+            # gunicorn numbers workers from 1, replacements too
+            self.state.gpu_id = gpu_for(self.gpu_offset + worker.age - 1)
             context = Context(self.settings.model_dir, self.state.gpu_id)
             self.state.model = self.handlers.load_model(self.settings.model_dir, context)
             self.state.loaded = True
             frontend.mark_ready(self.run_dir)
         except Exception as e:
             log.exception("model_fn(%r) failed in worker %d", self.settings.model_dir, os.getpid())
-            raise ConfigError(f"model_fn failed: {type(e).__name__}: {e}") from e
+            cause = f"model_fn failed: {type(e).__name__}: {e}"
+            frontend.write_failure(self.run_dir, cause)
+            raise ConfigError(cause) from e
         finally:
             done.set()
         gpu = "" if self.state.gpu_id is None else f" (GPU {self.state.gpu_id})"
@@ -91,14 +95,14 @@ def _leave_on_stop_while_loading():
     """Until gunicorn installs the worker's own handlers (after post_fork), a forked worker holds
     the arbiter's, which only queue the signal: a worker still in model_fn would ignore the stop
     and be SIGKILLed a second later ('Perhaps out of memory?'). It has nothing to finish: leave.
-    A raw write: the logging module's lock may be held by the code the signal interrupted."""
-    def leave(signum, _frame):
+    A raw write and a raw exit: the code the signal interrupted may hold the logging module's lock."""
+    def stop(signum, _frame):
         os.write(2, f"worker {os.getpid()}: {signal.Signals(signum).name} while loading the model: "
                     "stopped\n".encode())
-        _leave(0)
+        os._exit(0)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, leave)
+        signal.signal(signum, stop)
 
 
 def _exit_now(_arbiter=None, _worker=None):
@@ -106,30 +110,47 @@ def _exit_now(_arbiter=None, _worker=None):
     one) can take seconds after a fork, and SIGTERM must end the server within 2 s. Called by
     gunicorn in a worker as it exits (the pending SystemExit carries the code)."""
     exc = sys.exc_info()[1]
-    _leave(_exit_code(exc) if isinstance(exc, SystemExit) else (1 if exc else 0))
+    leave(_exit_code(exc) if isinstance(exc, SystemExit) else (1 if exc else 0))
 
 
 def _exit_code(stop):
     return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
 
 
-def _leave(code):
+def leave(code):
+    """End this process now with `code`, logs flushed, without the interpreter's teardown."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def _arbiter(settings, handlers, run_dir):
+def _arbiter(settings, handlers, run_dir, gpu_offset=0):
     """The forked child that runs gunicorn's arbiter; leaves with its exit code."""
     code = 1
     try:
-        ModelServer(settings, handlers, run_dir).run()
+        ModelServer(settings, handlers, run_dir, gpu_offset).run()
     except SystemExit as stop:  # gunicorn's arbiter ends with sys.exit(status)
         code = _exit_code(stop)
     except Exception:  # noqa: BLE001 - said in the log; the supervisor ends with code 1
         log.exception("the model server's arbiter failed")
-    _leave(code)
+    leave(code)
+
+
+def serve_one_model(settings, run_dir, gpu_offset):
+    """In a forked child of a multi-model endpoint: one model's script and workers, on the socket
+    in its own `run_dir`; never returns. A cause that stops it is left in run_dir for the loader."""
+    try:
+        handlers = prepare(settings)
+    except ConfigError as e:
+        log.error("model %s cannot be served: %s", settings.model_dir, e)
+        frontend.write_failure(run_dir, str(e))
+        leave(2)
+    except Exception as e:  # noqa: BLE001 - said to the loader, then this child ends
+        log.exception("model %s cannot be served", settings.model_dir)
+        frontend.write_failure(run_dir, f"{type(e).__name__}: {e}")
+        leave(1)
+    _arbiter(settings, handlers, run_dir, gpu_offset)
 
 
 def prepare(settings):
@@ -173,4 +194,4 @@ def run(settings):
             code = supervisor.wait()
     finally:
         frontend.remove(run_dir)
-    _leave(code)
+    leave(code)

@@ -22,6 +22,15 @@ def _int(env, name, default, minimum=1):
     return value
 
 
+def _bool(env, name):
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
+
+
 def cpu_count():
     """CPUs this process may run on (a container's cpuset, not the host's count)."""
     try:
@@ -43,6 +52,8 @@ class ServingSettings:
     submit_dir: str  # SAGEMAKER_SUBMIT_DIRECTORY: a folder, a tarball path or an s3:// URL; "" for none
     default_handlers: str  # the image's module of framework defaults, "" for none
     program_named: bool = False  # SAGEMAKER_PROGRAM was set: the script must exist
+    multi_model: bool = False  # SAGEMAKER_MULTI_MODEL=true: models come and go through /models
+    load_timeout_s: int = 300  # SAGEMAKER_MODEL_LOAD_TIMEOUT: a multi-model load taking longer fails
 
     @property
     def max_payload_bytes(self):
@@ -81,4 +92,6 @@ class ServingSettings:
             submit_dir=submit_dir.removeprefix("file://"),
             default_handlers=env.get("SAGEMAKER_DEFAULT_HANDLERS", "").strip(),
             program_named=bool(env.get("SAGEMAKER_PROGRAM", "").strip()),
+            multi_model=_bool(env, "SAGEMAKER_MULTI_MODEL"),
+            load_timeout_s=_int(env, "SAGEMAKER_MODEL_LOAD_TIMEOUT", 300),
         )

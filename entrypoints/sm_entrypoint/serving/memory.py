@@ -1,0 +1,80 @@
+"""How much memory this container may still use, and how much a model's files would take: what a
+multi-model endpoint checks before it loads a model, so one that cannot fit answers 507 (the
+platform then unloads others) instead of pushing the instance into the kernel's OOM killer."""
+
+import os
+
+CGROUP = "/sys/fs/cgroup"
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _stat(path):
+    """A cgroup's memory.stat as {name: bytes}."""
+    text = _read(path) or ""
+    return {k: int(v) for k, v in (line.split() for line in text.splitlines() if len(line.split()) == 2)}
+
+
+def cgroup_limit_and_use(root=CGROUP):
+    """(limit, in use) in bytes for this container's cgroup (v2, else v1), page cache that can be
+    dropped not counted as in use; None for the limit when there is none."""
+    limit = _read(os.path.join(root, "memory.max"))
+    if limit is not None:  # cgroup v2
+        current = int(_read(os.path.join(root, "memory.current")) or 0)
+        reclaimable = _stat(os.path.join(root, "memory.stat")).get("inactive_file", 0)
+        return (None if limit == "max" else int(limit)), max(0, current - reclaimable)
+    limit = _read(os.path.join(root, "memory", "memory.limit_in_bytes"))
+    if limit is not None:  # cgroup v1: "no limit" is a huge number
+        usage = int(_read(os.path.join(root, "memory", "memory.usage_in_bytes")) or 0)
+        reclaimable = _stat(os.path.join(root, "memory", "memory.stat")).get("total_inactive_file", 0)
+        value = int(limit)
+        return (value if value < 1 << 60 else None), max(0, usage - reclaimable)
+    return None, 0
+
+
+def machine_available(meminfo="/proc/meminfo"):
+    """The kernel's MemAvailable in bytes, or None where it cannot be read."""
+    for line in (_read(meminfo) or "").splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def available(root=CGROUP, meminfo="/proc/meminfo"):
+    """Bytes this container can still take: the least of its cgroup's headroom and the machine's."""
+    limit, used = cgroup_limit_and_use(root)
+    candidates = [machine_available(meminfo)]
+    if limit is not None:
+        candidates.append(max(0, limit - used))
+    known = [c for c in candidates if c is not None]
+    return min(known) if known else None
+
+
+def oom_kills(root=CGROUP):
+    """How many processes of this container the kernel's OOM killer has ended so far."""
+    for path in (os.path.join(root, "memory.events"), os.path.join(root, "memory", "memory.oom_control")):
+        text = _read(path)
+        if text is not None:
+            return _stat(path).get("oom_kill", 0)
+    return 0
+
+
+def folder_bytes(folder):
+    """The size of a model's files (their length, sparse or not: what loading them would read)."""
+    total = 0
+    for parent, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(parent, name)
+            if not os.path.islink(path):
+                total += os.path.getsize(path)
+    return total
+
+
+def mb(count):
+    return f"{count / (1 << 20):,.0f} MB"
