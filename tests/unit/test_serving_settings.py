@@ -52,3 +52,12 @@ def test_an_s3_submit_directory_is_accepted_and_kept_as_given():
     s = ServingSettings.from_env({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/source/sourcedir.tar.gz",
                                   "SAGEMAKER_PROGRAM": "inference.py"})
     assert (s.submit_dir, s.program, s.program_named) == ("s3://bucket/source/sourcedir.tar.gz", "inference.py", True)
+
+
+def test_a_multi_model_endpoint_is_asked_for_by_sagemaker_multi_model():
+    assert not ServingSettings.from_env({}).multi_model
+    s = ServingSettings.from_env({"SAGEMAKER_MULTI_MODEL": "true", "SAGEMAKER_MODEL_LOAD_TIMEOUT": "30"})
+    assert (s.multi_model, s.load_timeout_s) == (True, 30)
+    assert ServingSettings.from_env({"SAGEMAKER_MULTI_MODEL": "False"}).multi_model is False
+    with pytest.raises(ConfigError, match="SAGEMAKER_MULTI_MODEL must be true or false, got 'maybe'"):
+        ServingSettings.from_env({"SAGEMAKER_MULTI_MODEL": "maybe"})

@@ -1,0 +1,51 @@
+"""What a multi-model endpoint reads before a load: the memory left (cgroup v2, v1, the machine)
+and a model's size on disk."""
+
+from sm_entrypoint.serving import memory
+
+
+def write(folder, files):
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+MEMINFO = "MemTotal:       16000000 kB\nMemAvailable:    8000000 kB\n"
+
+
+def test_cgroup_v2_headroom_counts_page_cache_as_free(tmp_path):
+    root = write(tmp_path / "cg", {"memory.max": "1073741824\n", "memory.current": "536870912\n",
+                                   "memory.stat": "anon 400000000\ninactive_file 268435456\n"})
+    meminfo = write(tmp_path, {"meminfo": MEMINFO}) / "meminfo"
+    assert memory.cgroup_limit_and_use(root) == (1 << 30, 256 << 20)
+    assert memory.available(root, meminfo) == (1 << 30) - (256 << 20)
+
+
+def test_cgroup_v1_and_no_limit(tmp_path):
+    v1 = write(tmp_path / "v1", {"memory/memory.limit_in_bytes": str(2 << 30), "memory/memory.usage_in_bytes": str(1 << 30),
+                                 "memory/memory.stat": "total_inactive_file 0\n"})
+    assert memory.cgroup_limit_and_use(v1) == (2 << 30, 1 << 30)
+    unlimited = write(tmp_path / "v1u", {"memory/memory.limit_in_bytes": str(1 << 62),
+                                         "memory/memory.usage_in_bytes": "0"})
+    meminfo = write(tmp_path, {"meminfo": MEMINFO}) / "meminfo"
+    assert memory.cgroup_limit_and_use(unlimited)[0] is None
+    assert memory.available(unlimited, meminfo) == 8000000 * 1024  # the machine's MemAvailable
+    v2_unlimited = write(tmp_path / "v2", {"memory.max": "max\n", "memory.current": "5\n"})
+    assert memory.available(v2_unlimited, meminfo) == 8000000 * 1024
+
+
+def test_oom_kills_are_read_from_either_cgroup_version(tmp_path):
+    v2 = write(tmp_path / "v2", {"memory.events": "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n"})
+    v1 = write(tmp_path / "v1", {"memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"})
+    assert (memory.oom_kills(v2), memory.oom_kills(v1), memory.oom_kills(tmp_path / "none")) == (2, 1, 0)
+
+
+def test_a_model_folder_counts_its_files_lengths_sparse_or_not(tmp_path):
+    write(tmp_path / "m", {"code/inference.py": "x" * 10, "params": "y" * 90})
+    with open(tmp_path / "m" / "sparse.bin", "wb") as f:
+        f.truncate(1 << 30)
+    (tmp_path / "m" / "link").symlink_to(tmp_path / "m" / "sparse.bin")
+    assert memory.folder_bytes(tmp_path / "m") == 100 + (1 << 30)
+    assert memory.mb(3 << 30) == "3,072 MB"
