@@ -3,7 +3,7 @@
 #   make test            build what the tests need and run them all
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help engine base build test-env test lint sample seeds bench bench-serving clean push login sbom prune
+.PHONY: help engine base build test-env test lint sample seeds bench bench-serving gpu-check clean push login sbom prune
 
 IMAGE ?=
 REGION ?=
@@ -62,6 +62,11 @@ bench-serving: engine test-env ## ours vs TorchServe vs MMS (bench/images, built
 	@python3 -m smimages.build --missing pytorch-horovod-cpu
 	@IMAGES_DIR=bench/images python3 -m smimages.build --missing torchserve mms
 	@.venv/bin/python -m smimages.bench.serving_compare
+
+# No Docker, no test-env: the GPU machine's own python3 and torch, this checkout's code (smimages/gpu_check.py).
+GPU_CHECK_PYTHON ?= python3
+gpu-check: ## on a GPU machine without Docker: torch/CUDA/NCCL, DDP over nccl, serving workers per GPU, Horovod (logs: out/gpu-check)
+	@PYTHONPATH=entrypoints:images/pytorch-horovod$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_CHECK_PYTHON) -m smimages.gpu_check
 
 push: test-env ## push built images to ECR: REGION=.. [ACCOUNT=..] [TAG=..] [IMAGE=..] [REGISTRY=..] [MUTABILITY=IMMUTABLE]
 	@test -n "$(REGION)" || { echo "make push needs REGION=<aws region>, e.g. make push REGION=us-west-2" >&2; exit 2; }

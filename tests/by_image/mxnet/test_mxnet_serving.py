@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from smimages.testing.harness import ServingContainer, write_tree
+from smimages.testing.multi_model import MultiModelEndpoint
 
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 
@@ -207,6 +208,24 @@ def test_the_image_defaults_serve_a_saved_model_with_no_script(image, scripted_m
     _, example, _ = server.request("POST", "/invocations", body, CSV)
     assert np.allclose(np.loadtxt(defaults.decode().splitlines(), delimiter=","),
                        np.loadtxt(example.decode().splitlines(), delimiter=","), atol=1e-5)
+
+
+def test_models_serve_side_by_side_on_a_multi_model_endpoint(image, trained, scripted_model, mnist, tmp_path):
+    """The example's own script for one model, the image's defaults for the other: both answer as
+    the single-model server does."""
+    shutil.copytree(trained[1], tmp_path / "with-script" / "model")
+    shutil.copytree(scripted_model / "model", tmp_path / "defaults" / "model")
+    body = "".join(csv_records(mnist[1][:50])).encode()
+    with MultiModelEndpoint(image, tmp_path, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as mme:
+        mme.wait_ready()
+        answers = []
+        for name in ("with-script", "defaults"):
+            assert mme.load(name)[0] == 200
+            status, answer, _ = mme.invoke(name, body, "text/csv", {"Accept": "text/csv"})
+            assert status == 200, answer[:300]
+            answers.append(np.loadtxt(answer.decode().splitlines(), delimiter=","))
+    assert (answers[0].argmax(axis=1) == mnist[2][:50]).mean() >= 0.9
+    assert np.allclose(answers[0], answers[1], atol=1e-5)
 
 
 def test_execution_parameters_follow_the_environment(image, scripted_model):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from smimages.testing.harness import MLJob, ServingContainer, run_command, run_job, write_tree
+from smimages.testing.multi_model import MultiModelEndpoint
 from smimages.testing.pytorch_mnist import EXAMPLES, channels, held_out, make_mnist, put_code
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
@@ -117,8 +118,11 @@ torch.jit.save(torch.jit.script(Digits(model_fn("/opt/ml/model"))), "/out/model.
 """
 
 
-def test_a_torchscript_model_pt_serves_with_no_inference_script(one_image, model_dir, digits, tmp_path):
-    scripted, tool = tmp_path / "scripted", tmp_path / "tool"
+@pytest.fixture(scope="module")
+def torchscript_model(one_image, model_dir, tmp_path_factory):
+    """The trained model as TorchScript model.pt alone: what the image's defaults serve."""
+    root = tmp_path_factory.mktemp("torchscript")
+    scripted, tool = root / "scripted", root / "tool"
     write_tree(tool, {"to_torchscript.py": TO_TORCHSCRIPT})  # torch.jit.script reads the source
     scripted.mkdir()
     code, logs = run_command(one_image, ["python", "/tool/to_torchscript.py"],
@@ -127,13 +131,36 @@ def test_a_torchscript_model_pt_serves_with_no_inference_script(one_image, model
                                       str(scripted): {"bind": "/out", "mode": "rw"}},
                              env={"PYTHONPATH": "/opt/ml/model/code"})
     assert code == 0, logs
+    return scripted
+
+
+def test_a_torchscript_model_pt_serves_with_no_inference_script(one_image, torchscript_model, digits):
     images, labels = digits[1]
-    with ServingContainer(one_image, scripted) as s:
+    with ServingContainer(one_image, torchscript_model) as s:
         s.wait_ready(timeout_s=120)
         status, body, _ = s.request("POST", "/invocations", encode(images, NPY), {"Content-Type": NPY})
         assert status == 200, body[:500]
         assert (np.load(io.BytesIO(body)).argmax(axis=1) == labels).mean() >= 0.9
         assert "model_fn: image default" in s.logs_once("model_fn: image default")
+
+
+def test_torchscript_models_serve_side_by_side_on_a_multi_model_endpoint(one_image, torchscript_model, digits,
+                                                                          tmp_path):
+    """The image's defaults for each model of a multi-model endpoint; each answers as it would alone."""
+    images, labels = digits[1]
+    for name in ("digits-a", "digits-b"):
+        shutil.copytree(torchscript_model, tmp_path / name / "model")
+    with MultiModelEndpoint(one_image, tmp_path, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as mme:
+        mme.wait_ready()
+        answers = []
+        for name in ("digits-a", "digits-b"):
+            assert mme.load(name)[0] == 200
+            status, body, _ = mme.invoke(name, encode(images, NPY), NPY, {"Accept": NPY})
+            assert status == 200, body[:500]
+            answers.append(np.load(io.BytesIO(body)))
+        assert (answers[0].argmax(axis=1) == labels).mean() >= 0.9
+        assert np.allclose(answers[0], answers[1])
+        assert mme.logs_once("model_fn: image default", count=2).count("model_fn: image default") == 2
 
 
 @pytest.mark.expect_log_errors("the failure under test")
