@@ -72,45 +72,47 @@ def test_a_multi_data_model_made_with_the_sdk_serves_each_of_its_three_models(on
         assert len(platform.endpoint.list()[1]["models"]) == 3
 
 
-class RoomForTwo:
-    """A stand-in for the container that holds two models at most (507 for a third): the platform's
-    own part, unloading the least recently used model and trying again, seen call by call."""
+HOLDING = """\
+import json, os
 
-    def __init__(self, models_folder):
-        self.models_folder, self.loaded = models_folder, {}
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "weight")) as f:
+        return float(f.read()), b"x" * (100 << 20)  # the memory its files say it needs
 
-    def load(self, name, url):
-        if len(self.loaded) == 2:
-            return 507, {"message": "no room"}
-        host = self.models_folder / url.removeprefix(f"{MODELS}/")
-        self.loaded[name] = json.loads((host / "weight").read_text())
-        return 200, {}
-
-    def unload(self, name):
-        del self.loaded[name]
-        return 200, {}
-
-    def invoke(self, name, body, content_type, headers):
-        return 200, json.dumps({"out": [x * self.loaded[name] for x in json.loads(body)]}).encode(), {}
+def transform_fn(model, body, content_type, accept):
+    return json.dumps({"out": [x * model[0] for x in json.loads(body)]}), "application/json"
+"""
 
 
 @pytest.mark.parametrize("order, unloaded", [
     (["model1.tar.gz", "model2.tar.gz", "model1.tar.gz", "model3.tar.gz"], "model2.tar.gz"),
     (["model1.tar.gz", "model2.tar.gz", "model3.tar.gz"], "model1.tar.gz"),
 ])
-def test_a_load_answered_507_unloads_the_least_recently_used_model_and_tries_again(moto, tmp_path, order,
-                                                                                   unloaded):
+def test_a_load_answered_507_unloads_the_least_recently_used_model_and_tries_again(one_image, moto, tmp_path,
+                                                                                   order, unloaded):
+    """Models of 100 MB (files and memory) in a 400 MB container: two fit, the third's load
+    answers 507, and the platform unloads the least recently used one and loads it again."""
     moto.bucket(BUCKET)
-    for target, path in model_tarballs(tmp_path).items():
-        moto.client().upload_file(str(path), BUCKET, f"mme/{target}")
-    container = {"Image": "unused", "Environment": {}, "ModelDataUrl": PREFIX, "Mode": "MultiModel"}
-    folder = tmp_path / "models"
-    platform = MultiModelPlatform(container, moto.client(), folder, endpoint=RoomForTwo(folder))
-    for target in order:
-        status, body = platform.invoke_endpoint(target, b"[1]")
-        assert (status, scaled(body)) == (200, [WEIGHTS[target]])
-    name = model_name_for(unloaded)
-    assert ("DELETE", f"/models/{name}", 200) in platform.calls
-    assert sorted(platform.loaded) == sorted(set(order) - {unloaded})
-    assert not (folder / name).exists()  # its files went with it
-    assert platform.env["SAGEMAKER_MULTI_MODEL"] == "true"
+    for target, weight in WEIGHTS.items():
+        stem = target.removesuffix(".tar.gz")
+        model = tmp_path / "src" / stem
+        write_scaling_model(tmp_path / "src", stem, weight, script=HOLDING)
+        with open(model / "model" / "padding.bin", "wb") as f:
+            f.write(bytes(100 << 20))
+        with tarfile.open(tmp_path / target, "w:gz", compresslevel=1) as tar:
+            for path in sorted((model / "model").iterdir()):
+                tar.add(path, arcname=path.name)
+        moto.client().upload_file(str(tmp_path / target), BUCKET, f"mme/{target}")
+    container = {"Image": one_image, "Environment": ENV, "ModelDataUrl": PREFIX, "Mode": "MultiModel"}
+    with MultiModelPlatform(container, moto.client(), tmp_path / "models", mem_limit="400m",
+                            memswap_limit="400m") as platform:
+        platform.wait_ready(timeout_s=120)
+        for target in order:
+            status, body = platform.invoke_endpoint(target, b"[1]")
+            assert (status, scaled(body)) == (200, [WEIGHTS[target]])
+        name = model_name_for(unloaded)
+        assert ("POST", "/models", 507) in platform.calls
+        assert ("DELETE", f"/models/{name}", 200) in platform.calls
+        listed = {m["modelName"] for m in platform.endpoint.list()[1]["models"]}
+        assert listed == {model_name_for(t) for t in set(order) - {unloaded}}
+        assert not (tmp_path / "models" / name).exists()  # its files went with it
