@@ -36,12 +36,6 @@ def test_cgroup_v1_and_no_limit(tmp_path):
     assert memory.available(v2_unlimited, meminfo) == 8000000 * 1024
 
 
-def test_oom_kills_are_read_from_either_cgroup_version(tmp_path):
-    v2 = write(tmp_path / "v2", {"memory.events": "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n"})
-    v1 = write(tmp_path / "v1", {"memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"})
-    assert (memory.oom_kills(v2), memory.oom_kills(v1), memory.oom_kills(tmp_path / "none")) == (2, 1, 0)
-
-
 def test_a_model_folder_counts_its_files_lengths_sparse_or_not(tmp_path):
     write(tmp_path / "m", {"code/inference.py": "x" * 10, "params": "y" * 90})
     with open(tmp_path / "m" / "sparse.bin", "wb") as f:

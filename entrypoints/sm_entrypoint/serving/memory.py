@@ -56,15 +56,6 @@ def available(root=CGROUP, meminfo="/proc/meminfo"):
     return min(known) if known else None
 
 
-def oom_kills(root=CGROUP):
-    """How many processes of this container the kernel's OOM killer has ended so far."""
-    for path in (os.path.join(root, "memory.events"), os.path.join(root, "memory", "memory.oom_control")):
-        text = _read(path)
-        if text is not None:
-            return _stat(path).get("oom_kill", 0)
-    return 0
-
-
 def folder_bytes(folder):
     """The size of a model's files (their length, sparse or not: what loading them would read)."""
     total = 0

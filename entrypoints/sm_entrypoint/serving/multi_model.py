@@ -20,6 +20,7 @@ import shutil
 import signal
 import time
 
+from .. import process
 from . import frontend, memory, model_api, runner, user_script
 from .errors import BadRequest, Conflict, InsufficientStorage, NotFound, ServingError
 
@@ -65,7 +66,7 @@ class Models:
             raise BadRequest(f"url {url!r} is not a folder in this container")
         self._check_memory(name, url)
         started = time.monotonic()
-        oom_kills = memory.oom_kills()
+        oom_kills = process.oom_kill_count()
         model = self._start(name, url)
         try:
             self._wait_loaded(model, oom_kills)
@@ -149,7 +150,7 @@ class Models:
         deadline = time.monotonic() + self.settings.load_timeout_s
         ready = os.path.join(model.folder, frontend.READY)
         while not os.path.exists(ready):
-            if memory.oom_kills() > oom_kills:
+            if process.oom_kill_count() > oom_kills:
                 raise InsufficientStorage(f"model {model.name} did not fit: the kernel's OOM killer ended "
                                           "a process of this container while it loaded")
             pid, status = os.waitpid(model.pid, os.WNOHANG)
