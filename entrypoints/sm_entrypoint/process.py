@@ -99,22 +99,57 @@ def _tee(stream, sink, tail):
         tail.append(partial)
 
 
-def run(cmd, env=None, cwd=None):
-    """Run `cmd` to its end in a session of its own (so signals are ours to forward)."""
+class Running:
+    """A process started by start(): its stderr copied through and kept while it runs."""
+
+    def __init__(self, proc, reader, tail, oom_before):
+        self.proc, self._reader, self._tail, self._oom_before = proc, reader, tail, oom_before
+
+    def poll(self):
+        return self.proc.poll()
+
+    def wait(self):
+        """Until it ends -> its Result."""
+        while True:
+            try:
+                returncode = self.proc.wait()
+                break
+            except InterruptedError:  # a forwarded signal interrupted the wait; wait on
+                continue
+        self._reader.join(timeout=5)
+        lines = list(self._tail.lines)
+        return Result(returncode, lines[-TAIL_LINES:], oom_killed=oom_kill_count() > self._oom_before,
+                      stderr_lines=lines)
+
+    def end(self, grace_s=10.0):
+        """SIGTERM to its whole session, SIGKILL after `grace_s`; -> its Result."""
+        for signum, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(self.proc.pid, signum)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait_s)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.wait()
+
+
+def start(cmd, env=None, cwd=None):
+    """Start `cmd` in a session of its own (so signals are ours to forward) -> Running."""
     oom_before = oom_kill_count()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=subprocess.PIPE, start_new_session=True)
     tail = Tail()
     reader = threading.Thread(target=_tee, args=(proc.stderr, sys.stderr.buffer, tail), daemon=True)
     reader.start()
-    while True:
-        try:
-            returncode = proc.wait()
-            break
-        except InterruptedError:  # a forwarded signal interrupted the wait; wait on
-            continue
-    reader.join(timeout=5)
-    lines = list(tail.lines)
-    return Result(returncode, lines[-TAIL_LINES:], oom_killed=oom_kill_count() > oom_before, stderr_lines=lines)
+    return Running(proc, reader, tail, oom_before)
+
+
+def run(cmd, env=None, cwd=None):
+    """Run `cmd` to its end in a session of its own -> its Result."""
+    return start(cmd, env, cwd).wait()
 
 
 def python():

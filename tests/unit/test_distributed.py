@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from sm_entrypoint import cluster, distributed
-from sm_entrypoint.distributed import mpi, rendezvous, ssh, torchrun
+from sm_entrypoint.distributed import mpi, parameter_server, rendezvous, ssh, torchrun
 from sm_entrypoint.errors import JobError
 from sm_entrypoint.script import Script
 from sm_entrypoint.settings import Settings
@@ -177,3 +177,99 @@ def test_sdk3_local_modes_ethwe_falls_back_to_an_interface_the_container_has(tmp
     assert "network interface ethwe (resourceconfig.json) is not in this container: using eth1" in caplog.text
     (tmp_path / "eth0").mkdir()
     assert distributed.network_interface("ethwe", str(tmp_path)) == "eth0"
+
+
+# -- parameter_server: MXNet's scheduler and servers beside the script ---------------------------
+
+PS = "sagemaker_parameter_server_enabled"
+LOCAL_HOSTS = ["localhost", "127.0.0.1"]  # two names that resolve here, for plans that run
+
+
+def ps_env(params=None, current="localhost", hosts=LOCAL_HOSTS, hyperparameters=None):
+    found = env(params, current, hosts)
+    found.hyperparameters = hyperparameters or {}
+    return found
+
+
+def test_parameter_server_runs_the_scheduler_on_the_first_host_and_a_server_on_each():
+    first = plan_for(script(), ps_env({PS: True}))
+    other = plan_for(script(), ps_env({PS: "true"}, current="127.0.0.1", hyperparameters={"_ps_port": "9000"}))
+    assert isinstance(first, parameter_server.ParameterServer)
+    assert (first.roles, other.roles) == (["scheduler", "server"], ["server"])
+    assert first.command() == script().command()  # the worker is the user's script, unchanged
+    assert {k: v for k, v in other.env_vars.items() if k.startswith(("DMLC", "PS_"))} == {
+        "DMLC_NUM_WORKER": "2", "DMLC_NUM_SERVER": "2", "DMLC_PS_ROOT_URI": "127.0.0.1",
+        "DMLC_PS_ROOT_PORT": "9000", "PS_VERBOSE": "0",
+        "DMLC_INTERFACE": distributed.network_interface("eth1")}  # what this machine has
+    assert first.env_vars["DMLC_PS_ROOT_PORT"] == "8000" and first.env_vars["SM_HPS"] == "{}"
+
+
+def test_parameter_server_on_one_host_runs_the_script_alone():
+    assert plan_for(script(), ps_env({PS: True}, hosts=["localhost"])).command() == script().command()
+    assert not isinstance(plan_for(script(), ps_env({PS: True}, hosts=["localhost"])),
+                          parameter_server.ParameterServer)
+
+
+@pytest.mark.parametrize("params, hyperparameters, message", [
+    ({PS: True, "sagemaker_mpi_enabled": True}, {}, "both mpi and parameter_server: choose one"),
+    ({PS: True}, {"_ps_port": "eighty"}, "_ps_port must be a TCP port, got 'eighty'"),
+])
+def test_parameter_server_bad_distribution_is_a_clear_error(params, hyperparameters, message):
+    with pytest.raises(JobError, match=message):
+        plan_for(script(), ps_env(params, hyperparameters=hyperparameters))
+
+
+def python_plan(tmp_path, worker_code, role_code, monkeypatch, barrier_port):
+    """A ParameterServer whose worker and roles are small Python programs standing in for the
+    user's script and MXNet's roles (DMLC_ROLE says which)."""
+    (tmp_path / "train.py").write_text(worker_code)
+    monkeypatch.setattr(parameter_server, "ROLE_COMMAND", ("-c", role_code))
+    plan = plan_for(Script(str(tmp_path / "train.py"), [], str(tmp_path), {}), ps_env({PS: True}))
+    plan.barrier_port = barrier_port
+    return plan
+
+
+def test_a_failing_server_ends_the_worker_at_once_with_its_own_cause(tmp_path, monkeypatch):
+    peer = cluster.Presence(0)  # the other host answers: only the server's failure ends the job
+    role = "import os, sys, time\nif os.environ['DMLC_ROLE'] == 'server':\n    time.sleep(0.5)\n" \
+           "    sys.exit('ps-lite: lost the connection to the scheduler')\ntime.sleep(60)\n"
+    plan = python_plan(tmp_path, "import time\ntime.sleep(60)\n", role, monkeypatch, peer.port)
+    started = time.monotonic()
+    with pytest.raises(JobError) as failed:
+        plan.run()
+    peer.close()
+    assert failed.value.cause == ("MXNet's parameter-server server (DMLC_ROLE=server) on localhost exited with "
+                                  "code 1: ps-lite: lost the connection to the scheduler")
+    assert time.monotonic() - started < 30  # the worker (60 s) was ended, not waited for
+
+
+def test_a_host_that_vanishes_fails_the_worker_within_the_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(parameter_server, "PEER_GONE_S", 1.0)
+    monkeypatch.setattr(parameter_server, "PEERS_EVERY_S", 0.2)
+    plan = python_plan(tmp_path, "import time\ntime.sleep(60)\n", "import time\ntime.sleep(60)\n", monkeypatch,
+                       barrier_port=1)  # nothing answers there
+    with pytest.raises(JobError, match="host 127.0.0.1 stopped answering for 1 s while the parameter-server "
+                                       "worker on localhost trained"):
+        plan.run()
+
+
+def test_the_worker_succeeds_once_its_roles_end_with_the_job(tmp_path, monkeypatch):
+    peer = cluster.Presence(0)
+    peer.done()
+    marker = tmp_path / "roles"
+    role = f"import os, time\ntime.sleep(1)\nopen({str(marker)!r} + os.environ['DMLC_ROLE'], 'w').close()\n"
+    worker = "import os\nassert os.environ['DMLC_ROLE'] == 'worker' and os.environ['DMLC_NUM_WORKER'] == '2'\n"
+    python_plan(tmp_path, worker, role, monkeypatch, peer.port).run()
+    peer.close()
+    assert sorted(p.name for p in tmp_path.glob("roles*")) == ["rolesscheduler", "rolesserver"]
+
+
+def test_a_failing_worker_is_told_by_its_own_error_and_host(tmp_path, monkeypatch):
+    peer = cluster.Presence(0)
+    plan = python_plan(tmp_path, "raise ValueError('kvstore dist_sync needs a batch size')\n",
+                       "import time\ntime.sleep(60)\n", monkeypatch, peer.port)
+    with pytest.raises(JobError) as failed:
+        plan.run()
+    peer.close()
+    assert failed.value.cause.startswith("user script train.py failed on rank 0 (host localhost): "
+                                         "ValueError: kvstore dist_sync needs a batch size")

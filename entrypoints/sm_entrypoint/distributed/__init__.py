@@ -4,6 +4,8 @@ with its `distribution` option (sent as sagemaker_* hyperparameters):
 - {"mpi": {"enabled": True, "processes_per_host": N, "custom_mpi_options": "..."}}: the first
   host runs mpirun over every host through SSH (mpi.py); the others serve SSH until it is done.
 - {"torch_distributed": {"enabled": True}}: torchrun on every host (torchrun.py).
+- {"parameter_server": {"enabled": True}} (the MXNet estimator's): MXNet's scheduler and servers
+  beside the script on every host (parameter_server.py).
 - nothing: the script on every host, with MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK set
   (rendezvous.py), as AWS's PyTorch images set them.
 """
@@ -12,7 +14,8 @@ import json
 import logging
 import os
 
-from . import mpi, rendezvous, torchrun
+from ..errors import JobError
+from . import mpi, parameter_server, rendezvous, torchrun
 
 log = logging.getLogger("sm_entrypoint")
 
@@ -63,6 +66,15 @@ def plan(script, env, settings):
     params = dict(env.additional_framework_parameters or {})
     hosts, current = list(env.hosts), env.current_host
     interface = network_interface(env.network_interface_name) if len(hosts) > 1 else env.network_interface_name
+    if flag(params.get(parameter_server.ENABLED)):
+        if flag(params.get(MPI_ENABLED)):
+            raise JobError("distribution asks for both mpi and parameter_server: choose one")
+        if len(hosts) > 1:
+            log.info("distribution: parameter_server, a scheduler on %s and a server beside the worker on each "
+                     "of %d host(s)", hosts[0], len(hosts))
+            return parameter_server.ParameterServer.from_script(script, hosts, current, env.hyperparameters,
+                                                                interface, settings.barrier_port)
+        log.info("distribution: parameter_server on one host: the script runs alone (kvstore 'local')")
     if flag(params.get(MPI_ENABLED)):
         nproc = processes_per_host(env, params)
         options = params.get(MPI_CUSTOM_OPTIONS) or ""
