@@ -6,6 +6,11 @@ epochs and batch-size. Each epoch writes a checkpoint (symbol, params, optimizer
 restarted job (a Spot interruption) resumes from the newest complete one there. The finished model
 goes to SM_MODEL_DIR as model-symbol.json, model-0000.params and model-shapes.json: the layout the
 image's default model_fn and this folder's inference.py load.
+
+On several hosts with the parameter server (the MXNet estimator's
+distribution={"parameter_server": {"enabled": True}}, which sets the DMLC_* variables), each host
+trains on its own shard with kvstore 'dist_sync', and the scheduler host alone saves the model
+(sagemaker_mxnet_container.training_utils, as scripts for AWS's MXNet images do).
 """
 
 import argparse
@@ -19,6 +24,7 @@ import tempfile
 
 import mxnet as mx
 import numpy as np
+from sagemaker_mxnet_container.training_utils import scheduler_host
 
 log = logging.getLogger("mnist")
 PREFIX = "mnist"  # checkpoint files: mnist-symbol.json, mnist-NNNN.params, mnist-NNNN.states
@@ -104,6 +110,11 @@ def main():
     log.info("train: %d images, test: %d images", len(train_x), len(test_x))
     mx.random.seed(42)
     np.random.seed(42)
+    kvstore = mx.kv.create("dist_sync" if "DMLC_ROLE" in os.environ else "local")
+    if kvstore.num_workers > 1:  # this worker's shard, the same size on every worker (dist_sync steps together)
+        shard = np.arange(len(train_x))[kvstore.rank::kvstore.num_workers][:len(train_x) // kvstore.num_workers]
+        train_x, train_y = train_x[shard], train_y[shard]
+        log.info("worker %d of %d: training on %d images", kvstore.rank, kvstore.num_workers, len(shard))
     train_iter = mx.io.NDArrayIter(train_x, train_y, args.batch_size, shuffle=True)
     test_iter = mx.io.NDArrayIter(test_x, test_y, args.batch_size)
 
@@ -120,7 +131,8 @@ def main():
     module.bind(data_shapes=train_iter.provide_data, label_shapes=train_iter.provide_label)
     if not start:
         module.init_params(initializer=mx.init.Xavier(magnitude=2.0))
-    module.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": args.learning_rate, "momentum": 0.9})
+    module.init_optimizer(kvstore=kvstore, optimizer="sgd",
+                          optimizer_params={"learning_rate": args.learning_rate, "momentum": 0.9})
 
     for epoch in range(start + 1, args.epochs + 1):
         train_iter.reset()
@@ -136,6 +148,11 @@ def main():
                  metric.get()[1], accuracy(module, test_iter),
                  f", checkpoint {PREFIX}-{epoch:04d} saved" if checkpoints else "")
 
+    hosts = json.loads(os.environ.get("SM_HOSTS", '["algo-1"]'))
+    if os.environ.get("SM_CURRENT_HOST", hosts[0]) != scheduler_host(hosts):
+        log.info("test accuracy: %.4f; the scheduler host %s saves the model", accuracy(module, test_iter),
+                 scheduler_host(hosts))
+        return
     save_model(module, args.model_dir)
     log.info("test accuracy: %.4f; model saved to %s", accuracy(module, test_iter), args.model_dir)
 

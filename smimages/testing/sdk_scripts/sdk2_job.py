@@ -1,9 +1,9 @@
 """Runs one training job through the real SageMaker Python SDK 2.x local mode (docker-compose).
 Run with the SDK 2.x virtual environment's python; prints one JSON line with the outcome.
 
-    python sdk2_job.py --image IMG --output DIR [--source-dir D --entry-point E] [--framework]
+    python sdk2_job.py --image IMG --output DIR [--source-dir D --entry-point E] [--framework [pytorch|mxnet]]
                        [--instance-count N] [--hyperparameters JSON] [--inputs JSON]
-                       [--distribution JSON]   (with --framework: the PyTorch estimator's option)
+                       [--distribution JSON]   (with --framework: the PyTorch or MXNet estimator's option)
                        [--deploy RECORDS.npy --port P]  (then estimator.deploy() to a local endpoint
                                                          on port P and predict() the records as CSV)
 """
@@ -16,6 +16,7 @@ import traceback
 import numpy as np
 from sagemaker.estimator import Estimator
 from sagemaker.local import LocalSession
+from sagemaker.mxnet import MXNet
 from sagemaker.pytorch import PyTorch
 
 ROLE = "arn:aws:iam::111111111111:role/SageMakerRole"
@@ -27,7 +28,8 @@ def main():
     ap.add_argument("--output", required=True)
     ap.add_argument("--source-dir")
     ap.add_argument("--entry-point")
-    ap.add_argument("--framework", action="store_true", help="a Framework estimator (JSON-encoded hyperparameters)")
+    ap.add_argument("--framework", nargs="?", const="pytorch", choices=["pytorch", "mxnet"],
+                    help="a Framework estimator, PyTorch's or MXNet's (JSON-encoded hyperparameters)")
     ap.add_argument("--instance-count", type=int, default=1)
     ap.add_argument("--hyperparameters", default="{}")
     ap.add_argument("--inputs", default="{}", help='{"channel": "/local/folder"}')
@@ -46,8 +48,10 @@ def main():
         # the versions a user of AWS's last PyTorch images passes; image_uri still decides the image
         # code_location names a bucket: deploy() wants one before it repacks (to file:// here, no
         # S3 call), and finding the account's default bucket would need credentials.
-        est = PyTorch(entry_point=args.entry_point, source_dir=args.source_dir, framework_version="2.6.0",
-                      py_version="py312", code_location="s3://sm-images-local/code", **common, **extra)
+        framework, version, python = ((PyTorch, "2.6.0", "py312") if args.framework == "pytorch"
+                                      else (MXNet, "1.9.0", "py38"))
+        est = framework(entry_point=args.entry_point, source_dir=args.source_dir, framework_version=version,
+                        py_version=python, code_location="s3://sm-images-local/code", **common, **extra)
     elif args.entry_point:
         est = Estimator(entry_point=args.entry_point, source_dir=args.source_dir, **common)
     else:

@@ -2,6 +2,7 @@
 MNIST example, then a Model's transformer runs a local batch transform of held-out digits."""
 
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -54,3 +55,25 @@ def test_sdk2_local_batch_transform_answers_every_record_in_order(trained, image
     probabilities = np.array([[float(v) for v in line.split(",")] for line in lines])
     assert probabilities.shape == (records, 10)
     assert float((probabilities.argmax(axis=1) == labels).mean()) >= 0.9
+
+
+def test_sdk2_mxnet_estimator_trains_the_example_on_two_hosts_with_the_parameter_server(image, tmp_path):
+    """MXNet(distribution={'parameter_server': {'enabled': True}}, instance_count=2): each host a
+    worker on its shard with dist_sync; the scheduler host alone saves the model."""
+    write_mnist(tmp_path / "data", test_size=200)
+    proc, outcome = run_sdk(2, ["--image", image, "--output", str(tmp_path / "out"), "--framework", "mxnet",
+                                "--instance-count", "2",
+                                "--distribution", json.dumps({"parameter_server": {"enabled": True}}),
+                                "--source-dir", str(REPO / "examples" / "mxnet-mnist"), "--entry-point", "train.py",
+                                "--hyperparameters", json.dumps({"epochs": 1, "learning-rate": 0.05}),
+                                "--inputs", json.dumps({"train": str(tmp_path / "data" / "train"),
+                                                        "test": str(tmp_path / "data" / "test")})])
+    said = proc.stdout + proc.stderr
+    assert outcome and outcome["ok"], said[-6000:]
+    assert "distribution: parameter_server, a scheduler on algo-1" in said
+    assert "worker 0 of 2: training on" in said and "worker 1 of 2: training on" in said
+    assert said.count("model saved to /opt/ml/model") == 1
+    assert re.search(r"the scheduler host algo-1\S* saves the model", said)  # local mode's host names: algo-1-xxxxx
+    with tarfile.open(Path(outcome["artifacts"]) / "model.tar.gz") as tar:
+        names = sorted(m.name.lstrip("./") for m in tar.getmembers() if m.isfile())
+    assert {"model-symbol.json", "model-0000.params", "model-shapes.json"} <= set(names)
