@@ -28,7 +28,8 @@ def test_the_image_says_it_serves_multi_model_endpoints(image):
 def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tmp_path):
     for i, name in enumerate(["alpha", "beta", "gamma"], start=2):
         write_scaling_model(tmp_path, name, i)
-    with MultiModelEndpoint(image, tmp_path, env=ONE_WORKER) as mme:
+    three_gpus = {**ONE_WORKER, "CUDA_VISIBLE_DEVICES": "0,1,2"}  # placement is read from it, GPU or not
+    with MultiModelEndpoint(image, tmp_path, env=three_gpus) as mme:
         mme.wait_ready()  # /ping says 200 with no model loaded: the platform loads them later
         assert mme.list() == (200, {"models": []})
         for name in ["alpha", "beta", "gamma"]:
@@ -41,10 +42,11 @@ def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tm
         assert rest == {"models": [{"modelName": "gamma", "modelUrl": "/opt/ml/models/gamma/model"}]}
         assert mme.describe("beta") == (200, {"modelName": "beta", "modelUrl": "/opt/ml/models/beta/model"})
 
-        for name, weight in [("alpha", 2), ("beta", 3), ("gamma", 4)]:
+        for gpu, (name, weight) in enumerate([("alpha", 2), ("beta", 3), ("gamma", 4)]):
             status, body, _ = mme.invoke(name, b"[1, 2.5]")
             assert status == 200 and scaled(body) == [weight, 2.5 * weight]
             assert json.loads(body)["model_dir"] == f"/opt/ml/models/{name}/model"
+            assert json.loads(body)["gpu_id"] == gpu  # each model's worker on the next GPU
 
         assert mme.unload("beta") == (200, {"status": "model beta unloaded"})
         assert mme.invoke("beta", b"[1]")[0] == 404
@@ -55,6 +57,7 @@ def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tm
         assert mme.invoke("gamma", b"[1]")[0] == 200
         assert mme.load("beta")[0] == 200  # loaded again after an unload
         assert scaled(mme.invoke("beta", b"[2]")[1]) == [6]
+        assert json.loads(mme.invoke("beta", b"[2]")[1])["gpu_id"] == 0  # the 4th worker: round-robin
 
 
 def test_bad_management_calls_answer_400_404_or_405_saying_why(image, tmp_path):
