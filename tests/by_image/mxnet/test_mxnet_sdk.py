@@ -11,10 +11,22 @@ import pytest
 
 from smimages.catalog import ROOT as REPO
 from smimages.datasets.mnist_digits import read_idx, write_mnist
+from smimages.testing.harness import write_tree
 from smimages.testing.ports import free_port
 from smimages.testing.sdk import run_sdk
 
 RECORDS = 1000
+RANKS = """
+import json, os
+import mxnet as mx
+import horovod.mxnet as hvd
+
+hvd.init()
+total = hvd.allreduce(mx.nd.full((3,), hvd.rank() + 1), op=hvd.Sum, name="ranks").asnumpy().tolist()
+with open(os.path.join(os.environ["SM_MODEL_DIR"], f"rank-{hvd.rank()}.json"), "w") as f:
+    json.dump({"rank": hvd.rank(), "size": hvd.size(), "local_size": hvd.local_size(),
+               "mpi": hvd.mpi_enabled(), "allreduce": total}, f)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +89,19 @@ def test_sdk2_mxnet_estimator_trains_the_example_on_two_hosts_with_the_parameter
     with tarfile.open(Path(outcome["artifacts"]) / "model.tar.gz") as tar:
         names = sorted(m.name.lstrip("./") for m in tar.getmembers() if m.isfile())
     assert {"model-symbol.json", "model-0000.params", "model-shapes.json"} <= set(names)
+
+
+def test_sdk2_mxnet_estimator_runs_horovod_over_mpi_on_two_hosts(image, tmp_path):
+    """MXNet(distribution={'mpi': {'enabled': True, 'processes_per_host': 2}}, instance_count=2):
+    four Horovod ranks over mpirun from the first host, each reporting into the model."""
+    write_tree(tmp_path / "code", {"ranks.py": RANKS})
+    proc, outcome = run_sdk(2, ["--image", image, "--output", str(tmp_path / "out"), "--framework", "mxnet",
+                                "--instance-count", "2", "--source-dir", str(tmp_path / "code"),
+                                "--entry-point", "ranks.py",
+                                "--distribution", json.dumps({"mpi": {"enabled": True, "processes_per_host": 2}})])
+    assert outcome and outcome["ok"], (proc.stdout + proc.stderr)[-6000:]
+    with tarfile.open(Path(outcome["artifacts"]) / "model.tar.gz") as tar:
+        reports = [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.lstrip("./").startswith("rank-")]
+    assert sorted(r["rank"] for r in reports) == [0, 1, 2, 3]
+    assert {(r["size"], r["local_size"], r["mpi"]) for r in reports} == {(4, 2, True)}
+    assert {r["allreduce"][0] for r in reports} == {10.0}
