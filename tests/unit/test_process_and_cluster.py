@@ -1,4 +1,5 @@
-"""User processes and host waits, run for real on this machine (no Docker)."""
+"""User processes and host waits, run for real on this machine (no Docker); the waits for several
+hosts (the barrier, the end of the job, the MPI master's SSH checks) wait for all of them at once."""
 
 import signal
 import subprocess
@@ -7,7 +8,10 @@ import time
 
 import pytest
 from sm_entrypoint import cluster, process
+from sm_entrypoint.distributed import mpi, ssh
 from sm_entrypoint.errors import JobError
+from sm_entrypoint.script import Script
+from sm_entrypoint.settings import Settings
 
 
 def test_exit_code_and_last_stderr_line():
@@ -71,3 +75,68 @@ def test_presence_answers_running_then_done():
     presence.done()
     assert cluster.ask("127.0.0.1", port) == cluster.DONE
     cluster.wait_until_others_finish(["me", "127.0.0.1"], "me", port, timeout_s=5)
+
+
+def slow_ask(answers):
+    """A stand-in for cluster.ask that takes 0.3 s and answers from `answers` (host -> list, first used first)."""
+    def ask(host, port):
+        time.sleep(0.3)
+        return answers[host].pop(0) if len(answers[host]) > 1 else answers[host][0]
+    return ask
+
+
+HOSTS = [f"algo-{i}" for i in range(1, 9)]
+
+
+def test_wait_for_hosts_asks_every_other_host_at_once(monkeypatch):
+    monkeypatch.setattr(cluster, "ask", slow_ask({h: [b"", cluster.RUNNING] for h in HOSTS}))
+    start = time.monotonic()
+    cluster.wait_for_hosts(HOSTS, "algo-1", 7479, timeout_s=30)
+    assert time.monotonic() - start < 1.5  # two rounds of 0.3 s; one host after another: 4.2 s
+
+
+def test_a_finished_host_waits_for_the_others_all_at_once(monkeypatch):
+    answers = {h: [cluster.RUNNING, cluster.DONE] for h in HOSTS}
+    answers["algo-8"] = [b""]  # gone already: not waited for
+    monkeypatch.setattr(cluster, "ask", slow_ask(answers))
+    start = time.monotonic()
+    cluster.wait_until_others_finish(HOSTS, "algo-1", 7479, timeout_s=30)
+    assert time.monotonic() - start < 1.5
+
+
+def mpi_settings(host_wait_s=300.0):
+    return Settings("/opt/ml", host_wait_s, 3600.0, 7479, 16384)
+
+
+def test_the_mpi_master_waits_for_every_workers_ssh_at_once_and_names_one_that_never_answers(monkeypatch, caplog):
+    for name in ("authorize", "start_sshd", "serve_public_key"):
+        monkeypatch.setattr(ssh, name, lambda *a: None)
+    monkeypatch.setattr(ssh, "make_key", lambda: "ssh-ed25519 AAAA sm-mpi")
+    ran, unreachable = [], set()
+    monkeypatch.setattr(Script, "run", lambda self: ran.append(self))
+
+    def wait_reachable(host, timeout_s):
+        time.sleep(0.3)
+        if host in unreachable:
+            raise JobError(f"cannot reach host {host} over SSH within {timeout_s:.0f} s")
+
+    monkeypatch.setattr(ssh, "wait_reachable", wait_reachable)
+    master = mpi.Master.from_script(Script("/opt/ml/code/train.py", [], "/opt/ml/code", {}), HOSTS, 2, "",
+                                    "eth0", mpi_settings())
+    start = time.monotonic()
+    master.run()
+    assert time.monotonic() - start < 1.2 and ran == [master]  # seven workers one after another: 2.1 s
+    unreachable.update({"algo-7", "algo-5"})
+    with pytest.raises(JobError, match="cannot reach host algo-5 over SSH within 300 s"):
+        master.run()
+    assert ran == [master] and "also: cannot reach host algo-7" in caplog.text
+
+
+def test_an_mpi_worker_starts_sshd_before_the_masters_key_comes(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ssh, "start_sshd", lambda: calls.append("sshd"))
+    monkeypatch.setattr(ssh, "fetch_public_key", lambda *a: calls.append("fetch") or "ssh-ed25519 AAAA sm-mpi")
+    monkeypatch.setattr(ssh, "authorize", lambda key: calls.append(f"authorize {key}"))
+    monkeypatch.setattr(mpi.Worker, "wait_for_master", lambda self: calls.append("wait"))
+    mpi.Worker("algo-1", "user script train.py", mpi_settings()).run()
+    assert calls == ["sshd", "fetch", "authorize ssh-ed25519 AAAA sm-mpi", "wait"]

@@ -66,11 +66,10 @@ class Master(rank_error.NamesFailingRank, Script):
     def run(self):
         if len(self.hosts) > 1:
             public_key = ssh.make_key()
+            ssh.serve_public_key(public_key, self.settings.key_port)  # first: the workers need nothing else
             ssh.authorize(public_key)  # mpirun may reach this host through SSH too
             ssh.start_sshd()
-            ssh.serve_public_key(public_key, self.settings.key_port)
-            for host in self.hosts[1:]:
-                ssh.wait_reachable(host, self.settings.host_wait_s)
+            waiting.each(self.hosts[1:], lambda host: ssh.wait_reachable(host, self.settings.host_wait_s))
         super().run()
 
 
@@ -88,8 +87,8 @@ class Worker:
         return f"MPI worker for {self.script_name} (mpirun runs on {self.master})"
 
     def run(self):
+        ssh.start_sshd()  # while the master makes its key; sshd reads authorized_keys at each login
         ssh.authorize(ssh.fetch_public_key(self.master, self.settings.key_port, self.settings.host_wait_s))
-        ssh.start_sshd()
         log.info("serving SSH for mpirun on %s until it is done", self.master)
         self.wait_for_master()
 
@@ -113,8 +112,9 @@ class Worker:
             elif gone_since[0] is None:
                 gone_since[0] = time.monotonic()
             elif time.monotonic() - gone_since[0] > MASTER_GONE_S:
+                how = "did not resolve" if state is None else "did not answer"
                 raise JobError(f"the MPI master {self.master} stopped answering before it finished "
-                               f"(for {MASTER_GONE_S:.0f} s); its own log and failure file hold the cause")
+                               f"({how} for {MASTER_GONE_S:.0f} s); its own log and failure file hold the cause")
             return None
 
         waiting.poll(attempt, math.inf, give_up=None,
