@@ -2,6 +2,7 @@
 hosts (the barrier, the end of the job, the MPI master's SSH checks) wait for all of them at once."""
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,6 +76,27 @@ def test_presence_answers_running_then_done():
     presence.done()
     assert cluster.ask("127.0.0.1", port) == cluster.DONE
     cluster.wait_until_others_finish(["me", "127.0.0.1"], "me", port, timeout_s=5)
+
+
+def test_a_host_that_does_not_take_the_connection_is_given_up_on_within_the_connect_bound():
+    with socket.socket() as server:  # a full accept queue: its kernel drops every further SYN, as a dead address does
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        held = []
+        while True:
+            client = socket.socket()
+            client.settimeout(0.3)
+            try:
+                client.connect(server.getsockname())
+                held.append(client)
+            except OSError:
+                client.close()
+                break
+        start = time.monotonic()
+        assert cluster.ask("127.0.0.1", server.getsockname()[1]) == b""
+        assert time.monotonic() - start < cluster.CONNECT_S + 0.5  # not the 2 s an answer may take
+        for client in held:
+            client.close()
 
 
 def slow_ask(answers):
