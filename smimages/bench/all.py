@@ -9,7 +9,9 @@ way every time (medians of repeats; ratios from one run):
   p50/p99 and requests per second at 1 and 16 clients, idle memory and `docker stop` time, with an
   echo inference script, so the figures are the server's own;
 - one training epoch of the custom-framework example inside its container against the same script
-  on this host, as a ratio.
+  on this host, as a ratio;
+- for the images that launch several hosts over MPI, jobs of 2, 4 and 8 hosts: start to the first
+  all-reduce and teardown (smimages/bench/scale.py: its own table, and out/bench-scale.json).
 """
 
 import json
@@ -20,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from smimages.bench import serving, train_overhead
+from smimages.bench import scale, serving, train_overhead
 from smimages.bench import sizes as image_bench
 from smimages.catalog import ROOT as REPO
 from smimages.catalog import discover
@@ -98,6 +100,9 @@ def main():
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"(all figures in {out.relative_to(REPO)})")
+    several_hosts = [n for n in names if n in scale.SCRIPTS]
+    if several_hosts:
+        scale.main(["--images", *several_hosts])
 
 
 HEAD = (f"{'image':<22}{'size MB':>9}{'floor':>7}{'ratio':>6}{'warm s':>7}{'cold s':>7}"
