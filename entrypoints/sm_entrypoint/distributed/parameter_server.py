@@ -17,7 +17,7 @@ import os
 import socket
 import time
 
-from .. import cluster, process, signals
+from .. import cluster, process, signals, waiting
 from ..errors import JobError
 from ..script import Script
 from . import rank_error
@@ -131,11 +131,10 @@ class ParameterServer(rank_error.NamesFailingRank, Script):
 
     def _gone_peer(self, gone_since):
         """The first other host that has not answered for PEER_GONE_S, else None."""
+        states = waiting.each([p for p in self.hosts if p != self.host], lambda p: cluster.ask(p, self.barrier_port))
         now = time.monotonic()
-        for peer in self.hosts:
-            if peer == self.host:
-                continue
-            if cluster.ask(peer, self.barrier_port) in (cluster.RUNNING, cluster.DONE):
+        for peer, state in states.items():
+            if state in (cluster.RUNNING, cluster.DONE):
                 gone_since.pop(peer, None)
             elif now - gone_since.setdefault(peer, now) > PEER_GONE_S:
                 return peer
@@ -152,7 +151,8 @@ class ParameterServer(rank_error.NamesFailingRank, Script):
                 raise JobError(failed[0], detail=failed[1])
             if signals.stop_requested():
                 return
-            others_run = any(cluster.ask(p, self.barrier_port) == cluster.RUNNING for p in self.hosts if p != self.host)
+            states = waiting.each([p for p in self.hosts if p != self.host], lambda p: cluster.ask(p, self.barrier_port))
+            others_run = cluster.RUNNING in states.values()
             if others_run:
                 idle_since = None
             elif idle_since is None:
