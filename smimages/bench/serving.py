@@ -56,25 +56,32 @@ def first_200(port, method, path, body, headers, deadline, seen=None):
 
 
 def client(args):
-    """One client: `count` requests one after another; returns their latencies in seconds."""
-    port, body, headers, count = args
+    """One client: `count` POSTs to `path` one after another; returns their latencies in seconds."""
+    port, body, headers, count, path = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies = []
     for _ in range(count):
         started = time.perf_counter()
-        status = request(conn, "POST", "/invocations", body, headers)
+        status = request(conn, "POST", path, body, headers)
         latencies.append(time.perf_counter() - started)
         if status != 200:
-            raise RuntimeError(f"/invocations answered {status}")
+            raise RuntimeError(f"{path} answered {status}")
     return latencies
 
 
-def load(port, body, headers, clients, total):
+def load(port, body, headers, clients, total, targets=(("/invocations", {}),)):
+    """`targets` ((path, extra headers) pairs): client k sends to the (k mod len)-th, so clients
+    spread over them (a multi-model endpoint's models)."""
     per_client = max(1, total // clients)
+
+    def jobs(count):
+        return [(port, body, {**headers, **extra}, count, path)
+                for path, extra in (targets[k % len(targets)] for k in range(clients))]
+
     with multiprocessing.Pool(clients) as pool:
-        pool.map(client, [(port, body, headers, 5)] * clients)  # warm-up: connections, caches
+        pool.map(client, jobs(5))  # warm-up: connections, caches
         started = time.perf_counter()
-        results = pool.map(client, [(port, body, headers, per_client)] * clients)
+        results = pool.map(client, jobs(per_client))
         elapsed = time.perf_counter() - started
     latencies = sorted(x for r in results for x in r)
     return {"clients": clients, "requests": len(latencies), "rps": len(latencies) / elapsed,
