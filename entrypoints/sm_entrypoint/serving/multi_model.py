@@ -23,6 +23,7 @@ import time
 from .. import process
 from . import frontend, memory, model_api, runner, user_script
 from .errors import BadRequest, Conflict, InsufficientStorage, NotFound, ServingError
+from .supervisor import end_child, send_signal
 
 log = logging.getLogger("sm_entrypoint")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # MMS's rule; nginx routes the same names
@@ -166,17 +167,9 @@ class Models:
 
     def _end(self, model):
         """Stop the model's server (SIGTERM, then SIGKILL after STOP_S) and remove its folder."""
-        if model.pid:
-            _signal(model.pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_S
-            while not os.waitpid(model.pid, os.WNOHANG)[0]:
-                if time.monotonic() > deadline:
-                    log.error("model %s: its server did not stop within %.0f s: killed", model.name, STOP_S)
-                    _signal(model.pid, signal.SIGKILL)
-                    os.waitpid(model.pid, 0)
-                    break
-                time.sleep(POLL_S)
-            model.pid = 0
+        if model.pid and not end_child(model.pid, STOP_S, POLL_S):
+            log.error("model %s: its server did not stop within %.0f s: killed", model.name, STOP_S)
+        model.pid = 0
         shutil.rmtree(model.folder, ignore_errors=True)
 
     def ended(self, pid, status):
@@ -191,18 +184,11 @@ class Models:
                 self._end(model)
 
     def stop_all(self):
-        for model in self.loaded.values():
-            _signal(model.pid, signal.SIGTERM)
+        for model in self.loaded.values():  # all at once; then each is awaited
+            send_signal(model.pid, signal.SIGTERM)
         for model in list(self.loaded.values()):
             self._end(model)
         self.loaded.clear()
-
-
-def _signal(pid, signum):
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _remove(path):

@@ -24,7 +24,7 @@ class Supervisor:
         log.info("received %s: stopping the front end and the workers", signal.Signals(signum).name)
         self.stopping = True
         self.nginx.stop_accepting()
-        _signal(self.arbiter_pid, signal.SIGTERM)
+        send_signal(self.arbiter_pid, signal.SIGTERM)
 
     def start_front_end(self, socket_path):
         """Start nginx once the arbiter listens on `socket_path`, or fail if it never does."""
@@ -34,7 +34,7 @@ class Supervisor:
             if pid:
                 return os.waitstatus_to_exitcode(status)
             if time.monotonic() > deadline:
-                _signal(self.arbiter_pid, signal.SIGKILL)
+                send_signal(self.arbiter_pid, signal.SIGKILL)
                 raise ConfigError(f"the model server's workers never listened on {socket_path} "
                                   f"within {SOCKET_WAIT_S:.0f} s")
             time.sleep(0.01)
@@ -61,17 +61,25 @@ class Supervisor:
 
     def _stop_arbiter(self):
         self.stopping = True
-        _signal(self.arbiter_pid, signal.SIGTERM)
-        deadline = time.monotonic() + ARBITER_STOP_S
-        while time.monotonic() < deadline:
-            if os.waitpid(self.arbiter_pid, os.WNOHANG)[0]:
-                return
-            time.sleep(0.05)
-        _signal(self.arbiter_pid, signal.SIGKILL)
-        os.waitpid(self.arbiter_pid, 0)
+        end_child(self.arbiter_pid, ARBITER_STOP_S)
 
 
-def _signal(pid, signum):
+def end_child(pid, grace_s, poll_s=0.02):
+    """SIGTERM to a child not yet reaped, SIGKILL after `grace_s`; reaped either way. Returns
+    whether it ended within the grace."""
+    send_signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return True
+        time.sleep(poll_s)
+    send_signal(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return False
+
+
+def send_signal(pid, signum):
+    """os.kill, where a process already gone is no error."""
     if pid:
         try:
             os.kill(pid, signum)
