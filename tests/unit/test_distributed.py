@@ -77,7 +77,7 @@ def test_torch_distributed_runs_torchrun_with_this_hosts_rank():
     plan = plan_for(script(), env({"sagemaker_torch_distributed_enabled": "true"}, current="algo-2"))
     assert isinstance(plan, torchrun.Torchrun)
     cmd = plan.command()
-    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert cmd[1:3] == ["-m", "sm_entrypoint.distributed.torchrun_agent"]
     assert cmd[cmd.index("--nnodes") + 1] == "2" and cmd[cmd.index("--node_rank") + 1] == "1"
     assert cmd[cmd.index("--master_addr") + 1] == "algo-1"
     assert cmd[-3:] == ["/opt/ml/code/train.py", "--epochs", "1"]
@@ -273,3 +273,36 @@ def test_a_failing_worker_is_told_by_its_own_error_and_host(tmp_path, monkeypatc
     peer.close()
     assert failed.value.cause.startswith("user script train.py failed on rank 0 (host localhost): "
                                          "ValueError: kvstore dist_sync needs a batch size")
+
+
+class CountingStore:
+    """What check_out uses of a TCPStore: add(key, n) -> the new count, shared between threads."""
+
+    def __init__(self):
+        self.counts, self.lock = {}, threading.Lock()
+
+    def add(self, key, n):
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + n
+            return self.counts[key]
+
+
+def test_the_store_host_leaves_the_exit_barrier_after_every_other_agent():
+    from sm_entrypoint.distributed import torchrun_agent
+
+    store = CountingStore()
+    late = threading.Timer(0.3, torchrun_agent.check_out, (store, 3, "end/", False))
+    torchrun_agent.check_out(store, 3, "end/", hosts_store=False)  # another agent: checks out, leaves
+    late.start()
+    started = time.monotonic()
+    assert torchrun_agent.check_out(store, 3, "end/", hosts_store=True) == 3
+    assert time.monotonic() - started >= 0.25  # it waited for the late one
+
+
+def test_the_store_host_leaves_anyway_when_an_agent_never_checks_out(capsys):
+    from sm_entrypoint.distributed import torchrun_agent
+
+    started = time.monotonic()
+    assert torchrun_agent.check_out(CountingStore(), 2, "end/", hosts_store=True, wait_s=0.2) == 1
+    assert time.monotonic() - started < 2
+    assert "1 of 2 agent(s) never left the exit barrier within 0.2 s" in capsys.readouterr().err

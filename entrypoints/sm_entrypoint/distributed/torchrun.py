@@ -1,5 +1,6 @@
 """torch_distributed: torchrun on every host, node rank = the host's index, the first host's
-address as the rendezvous. torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* for each process."""
+address as the rendezvous. torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_* for each process.
+It runs through torchrun_agent, torchrun with the store's host leaving last (see there why)."""
 
 from .. import process
 from ..script import Script
@@ -24,7 +25,7 @@ class Torchrun(rank_error.NamesFailingRank, Script):
         return launcher_stderr.from_torchrun(lines, self.hosts[self.node_rank])
 
     def command(self):
-        cmd = [process.python(), "-m", "torch.distributed.run",
+        cmd = [process.python(), "-m", "sm_entrypoint.distributed.torchrun_agent",
                "--nnodes", str(len(self.hosts)), "--nproc_per_node", str(self.nproc)]
         if len(self.hosts) > 1:
             cmd += ["--node_rank", str(self.node_rank), "--master_addr", self.hosts[0],

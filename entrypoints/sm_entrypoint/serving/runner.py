@@ -14,6 +14,7 @@ from gunicorn.app.base import BaseApplication
 from . import frontend, user_script
 from . import handlers as hooks
 from .app import ModelState, make_app
+from .arbiter import SignalSafeArbiter
 from .context import Context, gpu_for
 from .errors import ConfigError
 from .settings import cpu_count
@@ -90,6 +91,14 @@ class ModelServer(BaseApplication):
     def load(self):
         return make_app(self.settings, self.handlers, self.state)
 
+    def run(self):
+        """BaseApplication.run, with an arbiter that never raises from its signal handler."""
+        try:
+            SignalSafeArbiter(self).run()
+        except RuntimeError as e:
+            log.error("the model server cannot start: %s", e)
+            sys.exit(1)
+
 
 def _leave_on_stop_while_loading():
     """Until gunicorn installs the worker's own handlers (after post_fork), a forked worker holds
@@ -105,10 +114,14 @@ def _leave_on_stop_while_loading():
         signal.signal(signum, stop)
 
 
-def _exit_now(_arbiter=None, _worker=None):
+def _exit_now(_arbiter=None, worker=None):
     """Leave without the interpreter's teardown: a framework's own (MXNet's engine threads, for
     one) can take seconds after a fork, and SIGTERM must end the server within 2 s. Called by
-    gunicorn in a worker as it exits (the pending SystemExit carries the code)."""
+    gunicorn in a worker as it exits (the pending SystemExit carries the code), and also in the
+    arbiter for a worker already gone when it signals it: there it does nothing, or the arbiter
+    would leave before stopping the other workers."""
+    if worker is not None and worker.pid != os.getpid():
+        return
     exc = sys.exc_info()[1]
     leave(_exit_code(exc) if isinstance(exc, SystemExit) else (1 if exc else 0))
 
@@ -132,7 +145,7 @@ def _arbiter(settings, handlers, run_dir, gpu_offset=0):
         ModelServer(settings, handlers, run_dir, gpu_offset).run()
     except SystemExit as stop:  # gunicorn's arbiter ends with sys.exit(status)
         code = _exit_code(stop)
-    except Exception:  # noqa: BLE001 - said in the log; the supervisor ends with code 1
+    except BaseException:  # noqa: BLE001 - gunicorn's HaltServer is one; this fork must never return
         log.exception("the model server's arbiter failed")
     leave(code)
 

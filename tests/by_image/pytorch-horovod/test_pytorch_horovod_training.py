@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from smimages.testing.harness import MLJob, run_job
+from smimages.testing.harness import MLJob, run_command, run_job
 from smimages.testing.pytorch_mnist import ACCURACY, channels, digests, make_mnist, put_code
 
 TWO = ("algo-1", "algo-2")
@@ -82,9 +82,40 @@ def test_two_hosts_torch_distributed_runs_torchrun_on_each(one_image, mnist, tmp
     put_code(job, "pytorch-mnist-ddp")
     master, worker = run_job(one_image, job, timeout_s=120)
     ok([master, worker])
-    assert "torch.distributed.run" in master.logs and "world size 2, backend gloo" in master.logs
+    assert "torchrun_agent" in master.logs and "world size 2, backend gloo" in master.logs
     assert digests(master.logs)[0] == digests(worker.logs)[1]
     assert (master.model / "model.pth").exists() and not (worker.model / "model.pth").exists()
+
+
+# torchrun's exit barrier on torch's own store, the agent on node 1 arriving last: the case where
+# node 0's agent could leave (closing the store) before node 1 had its answer (pytorch#69520).
+EXIT_BARRIER = """
+import multiprocessing, time
+from datetime import timedelta
+import torch.distributed as dist
+import torch.distributed.elastic.utils.store as store_util
+from torch.distributed.elastic.agent.server import api
+from sm_entrypoint.distributed import torchrun_agent
+
+def agent(node_rank, answers):
+    torchrun_agent.install(hosts_store=node_rank == 0)
+    store = dist.TCPStore("127.0.0.1", 29531, 2, node_rank == 0, timeout=timedelta(seconds=30))
+    time.sleep(0.5 * node_rank)
+    store_util.barrier(store, 2, api._TERMINAL_STATE_SYNC_ID, barrier_timeout=30)
+    if node_rank == 0:  # what node 0's agent knows as it leaves: who else has left the barrier
+        answers.put(store.add(api._TERMINAL_STATE_SYNC_ID + torchrun_agent.DEPARTED, 0))
+
+answers = multiprocessing.get_context("fork").Queue()
+agents = [multiprocessing.get_context("fork").Process(target=agent, args=(r, answers)) for r in (0, 1)]
+for a in agents: a.start()
+for a in agents: a.join(60)
+print("exit codes", [a.exitcode for a in agents], "departed before node 0 left:", answers.get(timeout=5))
+"""
+
+
+def test_the_store_host_leaves_torchruns_exit_barrier_last(one_image):
+    code, logs = run_command(one_image, ["python3", "-c", EXIT_BARRIER], timeout_s=90)
+    assert code == 0 and "exit codes [0, 0] departed before node 0 left: 2" in logs, logs
 
 
 @pytest.mark.expect_log_errors("the failure under test")
