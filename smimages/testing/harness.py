@@ -220,6 +220,17 @@ class TrackedContainer:
             self.container.kill()
             return self.container.wait(timeout=30)["StatusCode"], True
 
+    def exit_code(self, timeout_s):
+        """The exit code of a container expected to end by itself; past `timeout_s` the test fails
+        with the processes still running in it and its logs (then it is killed)."""
+        try:
+            return self.container.wait(timeout=timeout_s)["StatusCode"]
+        except Exception:  # noqa: BLE001 - docker-py raises a requests timeout here
+            top = self.container.top(ps_args="-eo pid,ppid,stat,args")["Processes"]
+            self.container.kill()
+            running = "\n".join(" ".join(p) for p in top)
+            raise AssertionError(f"still running after {timeout_s} s:\n{running}\n{self.logs()}") from None
+
     def changes(self):
         return [c["Path"] for c in self.container.diff() or []]
 

@@ -92,5 +92,5 @@ def test_a_front_end_that_dies_stops_the_server_saying_so(image, model_dir):
     with ServingContainer(image, model_dir, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as s:
         s.wait_ready()
         s.container.exec_run(["pkill", "-KILL", "-f", "nginx: master"])
-        assert s.container.wait(timeout=30)["StatusCode"] == 1
+        assert s.tracked.exit_code(30) == 1
         assert "the front end (nginx) exited" in s.logs()

@@ -271,7 +271,7 @@ def test_sigterm_while_model_fn_is_still_loading_stops_at_once(image, tmp_path):
 @pytest.mark.expect_log_errors("the failure under test")
 def test_a_server_that_cannot_work_exits_at_once_saying_why(image, trained, env, cause):
     with ServingContainer(image, trained[1], env=env) as s:
-        code = s.container.wait(timeout=30)["StatusCode"]
+        code = s.tracked.exit_code(30)
         assert code == 2
         assert f"serve cannot start: {cause}" in s.logs()
 
@@ -280,5 +280,5 @@ def test_a_server_that_cannot_work_exits_at_once_saying_why(image, trained, env,
 def test_a_failing_model_fn_stops_the_server_with_its_cause(image, tmp_path):
     write_tree(tmp_path / "model" / "code", {"inference.py": "def model_fn(d):\n    raise OSError('weights.bin is corrupt')\n"})
     with ServingContainer(image, tmp_path / "model") as s:
-        assert s.container.wait(timeout=60)["StatusCode"] != 0
+        assert s.tracked.exit_code(60) == 3  # gunicorn's "worker failed to boot"
         assert "model_fn failed: OSError: weights.bin is corrupt" in s.logs()

@@ -135,7 +135,7 @@ def fails_at_start(image, model_dir, env, cause, timeout_s=60, exact=True):
             except RuntimeError:  # exited before its port could be read
                 break
             time.sleep(0.1)
-        code = s.container.wait(timeout=30)["StatusCode"]
+        code = s.tracked.exit_code(30)
         took = time.monotonic() - started
         logs = s.logs()
     assert 200 not in pings, logs

@@ -167,7 +167,7 @@ def test_torchscript_models_serve_side_by_side_on_a_multi_model_endpoint(one_ima
 def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_to_do(one_image, tmp_path):
     write_tree(tmp_path / "model", {"weights.bin": "not a model"})
     with ServingContainer(one_image, tmp_path / "model") as s:
-        assert s.container.wait(timeout=120)["StatusCode"] != 0
+        assert s.tracked.exit_code(120) != 0
         assert "no model.pt (TorchScript) in /opt/ml/model" in s.logs()
 
 
