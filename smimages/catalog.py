@@ -33,7 +33,7 @@ ROOT_IMAGE = f"{PREFIX}/debian:bookworm"
 LABEL_PREFIX = "io.sm-images"  # our own image labels: io.sm-images.<key>
 PYTHON_VERSION = "3.11"  # Debian bookworm's, in images/base
 # Images that others stand on and that are never published nor tested as products.
-BUILD_ONLY = ("base", "builder")
+BUILD_ONLY = ("base", "builder", "mpi")
 # The packages that name an image's framework, most specific first: the first one an image's lock
 # pins gives its version in published tags; all that it pins go in its labels.
 FRAMEWORK_PACKAGES = ("dgl", "mxnet", "horovod", "torch", "torchvision", "rdkit", "custom-framework-training",

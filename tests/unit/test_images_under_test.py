@@ -6,7 +6,7 @@ from smimages.testing import images
 
 def test_every_product_by_default_and_those_named_otherwise(monkeypatch):
     monkeypatch.delenv("IMAGES", raising=False)
-    assert "base" not in images.under_test() and "builder" not in images.under_test()
+    assert not {"base", "builder", "mpi"} & set(images.under_test())
     assert {"custom-framework", "mxnet", "pytorch-horovod-cpu"} <= set(images.under_test())
     monkeypatch.setenv("IMAGES", "mxnet custom-framework")
     assert images.under_test() == ["custom-framework", "mxnet"]  # catalog order
@@ -22,6 +22,6 @@ def test_a_folders_tests_run_for_the_images_it_applies_to(monkeypatch):
 
 def test_a_run_may_use_only_what_its_images_stand_on(monkeypatch):
     monkeypatch.setenv("IMAGES", "mxnet")
-    assert images.usable() == {"base", "builder", "mxnet"}
+    assert images.usable() == {"base", "builder", "mpi", "mxnet"}
     monkeypatch.setenv("IMAGES", "dgl-rdkit-gpu")
     assert images.usable() == {"base", "builder", "dgl-rdkit-cpu", "dgl-rdkit-gpu"}
