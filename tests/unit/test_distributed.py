@@ -306,3 +306,25 @@ def test_the_store_host_leaves_anyway_when_an_agent_never_checks_out(capsys):
     assert torchrun_agent.check_out(CountingStore(), 2, "end/", hosts_store=True, wait_s=0.2) == 1
     assert time.monotonic() - started < 2
     assert "1 of 2 agent(s) never left the exit barrier within 0.2 s" in capsys.readouterr().err
+
+
+def barrier_of_torch_2_2(store, rank, world_size, key_prefix, barrier_timeout=300):
+    store.add("barrier", 1)
+
+
+def barrier_of_torch_2_13(store, world_size, key_prefix, barrier_timeout=300, rank=None):
+    store.add("barrier", 1)
+
+
+@pytest.mark.parametrize("barrier, call", [  # how each torch's agent calls its exit barrier
+    (barrier_of_torch_2_2, lambda b, store: b(store, 0, 1, key_prefix="end/", barrier_timeout=5)),
+    (barrier_of_torch_2_13, lambda b, store: b(store=store, world_size=1, key_prefix="end/", barrier_timeout=5)),
+])
+def test_the_exit_barrier_is_followed_by_a_check_out_whatever_torchs_signature(barrier, call):
+    from sm_entrypoint.distributed import torchrun_agent
+
+    store = CountingStore()
+    call(torchrun_agent.after_exit_barrier(barrier, "end/", hosts_store=True), store)
+    assert store.counts == {"barrier": 1, "end/" + torchrun_agent.DEPARTED: 1}
+    call(torchrun_agent.after_exit_barrier(barrier, "other/", hosts_store=True), store)
+    assert store.counts == {"barrier": 2, "end/" + torchrun_agent.DEPARTED: 1}  # not the exit barrier

@@ -10,6 +10,7 @@ once its barrier returns, and the store's host waits for all of them (at most DE
 before it leaves. Nothing else of torchrun changes: its arguments, output and exit code are its own.
 """
 
+import inspect
 import sys
 import time
 
@@ -33,19 +34,27 @@ def check_out(store, world_size, key_prefix, hosts_store, wait_s=DEPART_WAIT_S):
     return departed
 
 
+def after_exit_barrier(barrier, exit_key, hosts_store):
+    """`barrier`, then check_out when it was the exit barrier (key prefix `exit_key`). Arguments
+    are read by name: torch 2.2 calls barrier(store, rank, world_size, key_prefix=...), torch
+    2.13 barrier(store=..., world_size=..., key_prefix=...)."""
+    signature = inspect.signature(barrier)
+
+    def barrier_then_check_out(*args, **kwargs):
+        barrier(*args, **kwargs)
+        call = signature.bind(*args, **kwargs).arguments
+        if call.get("key_prefix") == exit_key:
+            check_out(call["store"], call["world_size"], exit_key, hosts_store)
+
+    return barrier_then_check_out
+
+
 def install(hosts_store):
     """Wrap the exit barrier of torchrun's agent (it calls store_util.barrier by module attribute)."""
     import torch.distributed.elastic.utils.store as store_util
     from torch.distributed.elastic.agent.server import api
 
-    barrier = store_util.barrier
-
-    def barrier_then_check_out(store, world_size, key_prefix, *args, **kwargs):
-        barrier(store, world_size, key_prefix, *args, **kwargs)
-        if key_prefix == api._TERMINAL_STATE_SYNC_ID:
-            check_out(store, world_size, key_prefix, hosts_store)
-
-    store_util.barrier = barrier_then_check_out
+    store_util.barrier = after_exit_barrier(store_util.barrier, api._TERMINAL_STATE_SYNC_ID, hosts_store)
 
 
 def main():
