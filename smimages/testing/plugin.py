@@ -22,6 +22,8 @@ from smimages.testing.docker_shim import folder as docker_shim
 from smimages.testing.harness import WATCH
 from smimages.testing.s3_server import S3Server
 
+LOG_TAIL = 80
+
 # Unit tests import sagemaker_training, which creates /opt/ml on import unless told where to look.
 os.environ.setdefault("SAGEMAKER_BASE_DIR", str(ROOT / "build" / "unit-opt-ml"))
 os.environ["PATH"] = f"{docker_shim()}:{os.environ['PATH']}"
@@ -43,6 +45,15 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the last lines of every container it ran: CI keeps nothing else."""
+    report = (yield).get_result()
+    if report.failed:
+        for name, logs in WATCH.logs:
+            report.sections.append((f"container {name}, last {LOG_TAIL} lines", "\n".join(logs.splitlines()[-LOG_TAIL:])))
 
 
 @pytest.fixture(autouse=True)
