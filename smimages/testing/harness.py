@@ -214,22 +214,27 @@ class TrackedContainer:
         self.container = client().containers.run(image, detach=True, **kwargs)
 
     def wait(self, timeout_s):
+        """(exit code, timed out). Past `timeout_s` it is killed; what still ran in it is kept in
+        `running_at_timeout`."""
         try:
             return self.container.wait(timeout=timeout_s)["StatusCode"], False
         except Exception:  # noqa: BLE001 - docker-py raises a requests timeout here
+            self.running_at_timeout = self._processes()
             self.container.kill()
             return self.container.wait(timeout=30)["StatusCode"], True
 
+    def _processes(self):
+        try:
+            return "\n".join(" ".join(p) for p in self.container.top(ps_args="-eo pid,ppid,stat,args")["Processes"])
+        except docker.errors.APIError as e:  # it ended just now
+            return f"(no process list: {e.explanation})"
+
     def exit_code(self, timeout_s):
         """The exit code of a container expected to end by itself; past `timeout_s` the test fails
-        with the processes still running in it and its logs (then it is killed)."""
-        try:
-            return self.container.wait(timeout=timeout_s)["StatusCode"]
-        except Exception:  # noqa: BLE001 - docker-py raises a requests timeout here
-            top = self.container.top(ps_args="-eo pid,ppid,stat,args")["Processes"]
-            self.container.kill()
-            running = "\n".join(" ".join(p) for p in top)
-            raise AssertionError(f"still running after {timeout_s} s:\n{running}\n{self.logs()}") from None
+        with the processes still running in it and its logs."""
+        code, timed_out = self.wait(timeout_s)
+        assert not timed_out, f"still running after {timeout_s} s:\n{self.running_at_timeout}\n{self.logs()}"
+        return code
 
     def changes(self):
         return [c["Path"] for c in self.container.diff() or []]

@@ -129,9 +129,13 @@ class ParameterServer(rank_error.NamesFailingRank, Script):
             time.sleep(POLL_S)
         return None
 
+    def _others_states(self):
+        """{host: its answer on the barrier port} for every other host, asked at the same time."""
+        return waiting.each([p for p in self.hosts if p != self.host], lambda p: cluster.ask(p, self.barrier_port))
+
     def _gone_peer(self, gone_since):
         """The first other host that has not answered for PEER_GONE_S, else None."""
-        states = waiting.each([p for p in self.hosts if p != self.host], lambda p: cluster.ask(p, self.barrier_port))
+        states = self._others_states()
         now = time.monotonic()
         for peer, state in states.items():
             if state in (cluster.RUNNING, cluster.DONE):
@@ -151,7 +155,7 @@ class ParameterServer(rank_error.NamesFailingRank, Script):
                 raise JobError(failed[0], detail=failed[1])
             if signals.stop_requested():
                 return
-            states = waiting.each([p for p in self.hosts if p != self.host], lambda p: cluster.ask(p, self.barrier_port))
+            states = self._others_states()
             others_run = cluster.RUNNING in states.values()
             if others_run:
                 idle_since = None
