@@ -417,6 +417,14 @@ class ServingContainer:
         except OSError:
             return None
 
+    def stop(self, grace_s=10):
+        """`docker stop` (SIGTERM, SIGKILL after `grace_s`, docker's default) -> the exit code: 137
+        when it had to be killed. How long a stop takes is `make bench-serving`'s `docker stop` row;
+        a worker gunicorn had to kill logs an ERROR line, which fails the test."""
+        self.container.stop(timeout=grace_s)
+        self.container.reload()
+        return self.container.attrs["State"]["ExitCode"]
+
     def wait_ready(self, timeout_s=60):
         """Until /ping answers 200; fails with the logs if the container exits or time runs out."""
         deadline = time.monotonic() + timeout_s

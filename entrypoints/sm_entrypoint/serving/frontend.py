@@ -194,6 +194,7 @@ class Nginx:
         try:
             self.proc.wait(STOP_S)
         except subprocess.TimeoutExpired:
+            log.warning("the front end (nginx) did not stop within %.0f s: killed", STOP_S)
             self.proc.kill()
             self.proc.wait()
 

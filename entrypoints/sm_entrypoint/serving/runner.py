@@ -52,6 +52,12 @@ class ModelServer(BaseApplication):
             # The default worker heartbeat folder; /dev/shm avoids a disk write on every request.
             "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
         }
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+
+            # Its control socket is a thread in the arbiter, stopped and restarted around every
+            # worker fork (waits of up to 2 s each) and stopped before the workers on SIGTERM, at
+            # one path (~/.gunicorn/gunicorn.ctl) shared by every model's arbiter of a multi-model
+            # endpoint. Nothing here uses it.
+            options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
 

@@ -239,13 +239,13 @@ def test_execution_parameters_follow_the_environment(image, scripted_model):
         assert "over the limit of 2097152 bytes" in s.post_head_of_a_huge_body(3 * 1024 * 1024)
 
 
-def test_sigterm_stops_serve_within_2_seconds(image, trained):
-    """docker stop with a 2 s grace: a server still running then is killed (exit 137)."""
+def test_sigterm_stops_serve_cleanly(image, trained):
+    """MXNet's engine threads make the interpreter's teardown slow after a fork: the workers leave
+    without it (os._exit), so the stop is quick (`make bench-serving`: docker stop) and clean."""
     with ServingContainer(image, trained[1]) as s:
         s.wait_ready()
-        s.container.stop(timeout=2)
-        s.container.reload()
-        assert s.container.attrs["State"]["ExitCode"] == 0, s.logs()
+        assert s.stop() == 0, s.logs()
+        assert "Shutting down: Master" in s.logs()
 
 
 def test_sigterm_while_model_fn_is_still_loading_stops_at_once(image, tmp_path):
@@ -257,9 +257,7 @@ def test_sigterm_while_model_fn_is_still_loading_stops_at_once(image, tmp_path):
         while "loading" not in s.logs() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "loading" in s.logs()
-        s.container.stop(timeout=5)
-        s.container.reload()
-        assert s.container.attrs["State"]["ExitCode"] == 0, s.logs()
+        assert s.stop() == 0, s.logs()
         assert "SIGTERM while loading the model: stopped" in s.logs()
 
 
