@@ -8,7 +8,7 @@ bridge (the test harness's run_job).
 The job's script prints time.time() at its start, right after its first all-reduce returns and
 at its exit (every rank's lines reach the first host's log through mpirun); docker says when each
 container started and finished; all share one clock. Per job:
-- spread: the first container's start to the last's (the harness starts them one by one);
+- spread: the first container's start to the last's (the harness starts them together, as SageMaker does);
 - start -> script: the first container's start to the last rank's script start (the launch:
   hosts waiting for each other, SSH key exchange, mpirun spawning its daemons over SSH);
 - start -> first all-reduce: the first container's start to the last rank's return from its

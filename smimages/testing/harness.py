@@ -15,6 +15,7 @@ import tarfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,8 +211,11 @@ class TrackedContainer:
     """A container that is always removed (its logs kept in WATCH), and killed when it outlives
     its hard timeout."""
 
-    def __init__(self, image, **kwargs):
-        self.container = client().containers.run(image, detach=True, **kwargs)
+    def __init__(self, image, start=True, **kwargs):
+        """`start=False`: created only; `.container.start()` when the caller is ready."""
+        self.container = client().containers.create(image, **kwargs)
+        if start:
+            self.container.start()
 
     def wait(self, timeout_s):
         """(exit code, timed out). Past `timeout_s` it is killed; what still ran in it is kept in
@@ -290,7 +294,8 @@ def run_job(image, job, timeout_s=DEFAULT_TIMEOUT_S, command=("train",), start_h
             if net:
                 kwargs["network"] = net.name
                 kwargs["networking_config"] = {net.name: client().api.create_endpoint_config(aliases=[host])}
-            tracked[host] = TrackedContainer(image, **kwargs)
+            tracked[host] = TrackedContainer(image, start=False, **kwargs)
+        _start_together(tracked.values())
         if on_start:
             on_start(tracked)
         codes = {}
@@ -309,6 +314,14 @@ def run_job(image, job, timeout_s=DEFAULT_TIMEOUT_S, command=("train",), start_h
             t.remove()
         if net:
             net.remove()
+
+
+def _start_together(tracked):
+    """Start every host at once, as SageMaker and local mode's docker compose do: started one by
+    one, the first host would wait for the last one's start (seconds at 8 hosts here)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for done in [pool.submit(t.container.start) for t in tracked]:
+            done.result()
 
 
 def allowed_parents(allowed):
