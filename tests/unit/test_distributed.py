@@ -1,6 +1,8 @@
 """What the entrypoint runs for each `distribution` the SDK's PyTorch estimator sends (no Docker)."""
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -116,6 +118,38 @@ def test_worker_fails_when_the_master_stops_answering(monkeypatch):
     threading.Timer(0.1, presence.close).start()  # the master's container goes away
     with pytest.raises(JobError, match="the MPI master 127.0.0.1 stopped answering before it finished"):
         worker.wait_for_master()
+
+
+def test_a_busy_master_is_alive_while_mpiruns_daemon_runs_here(tmp_path, monkeypatch):
+    """A master that resolves but does not answer (its ranks starve it of CPU) fails no worker
+    whose orted still runs; once the daemon is gone the bound applies again."""
+    monkeypatch.setattr(mpi, "MASTER_GONE_S", 0.3)
+    monkeypatch.setattr(cluster, "POLL_S", 0.05)
+    orted = tmp_path / "orted"
+    shutil.copy(shutil.which("sleep"), orted)
+    daemon = subprocess.Popen([str(orted), "1.5"])
+    threading.Thread(target=daemon.wait, daemon=True).start()  # reaped as sshd reaps it
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))  # resolves; nothing listens there
+    worker = mpi.Worker("127.0.0.1", "user script train.py", settings(barrier_port=silent.getsockname()[1]))
+    started = time.monotonic()
+    with pytest.raises(JobError, match=r"stopped answering before it finished \(did not answer for 0 s\)"):
+        worker.wait_for_master()
+    assert daemon.poll() is not None and time.monotonic() - started >= 1.5  # not before the daemon ended
+    silent.close()
+
+
+def test_mpi_daemon_running_reads_the_process_table(tmp_path):
+    def process(pid, name, state):
+        (tmp_path / pid).mkdir()
+        (tmp_path / pid / "stat").write_text(f"{pid} ({name}) {state} 1 1 1 0 -1\n")
+
+    for pid, name, state in (("1", "tini", "S"), ("7", "sshd", "S"), ("8", "orted", "Z"), ("9", "my (orted) x", "R")):
+        process(pid, name, state)
+    (tmp_path / "self").mkdir()
+    assert not mpi.mpi_daemon_running(str(tmp_path))  # names are whole; a zombie has ended
+    process("42", "orted", "S")
+    assert mpi.mpi_daemon_running(str(tmp_path))
 
 
 def test_worker_finishes_when_the_master_is_done(monkeypatch):

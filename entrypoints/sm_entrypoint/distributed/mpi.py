@@ -73,6 +73,22 @@ class Master(rank_error.NamesFailingRank, Script):
         super().run()
 
 
+MPI_DAEMONS = ("orted", "prted")  # mpirun's daemon on every other host: Open MPI 4, Open MPI 5
+
+
+def mpi_daemon_running(proc="/proc"):
+    """Whether mpirun's daemon (started here through sshd) runs on this host; a zombie does not."""
+    for pid in filter(str.isdigit, os.listdir(proc)):
+        try:
+            with open(os.path.join(proc, pid, "stat")) as f:
+                name, _, rest = f.read().partition("(")[2].rpartition(")")
+        except OSError:  # it ended while we looked
+            continue
+        if name in MPI_DAEMONS and rest.split()[:1] != ["Z"]:
+            return True
+    return False
+
+
 class Worker:
     """A host whose part mpirun starts from the master: serve SSH until the master is done."""
 
@@ -95,7 +111,10 @@ class Worker:
     def wait_for_master(self):
         """Until the master answers that it is done. The job's own length has no bound here (mpirun
         runs as long as training does); what bounds the wait is the master itself: one that stops
-        answering for MASTER_GONE_S fails this host, and a stop request ends the wait at once."""
+        answering for MASTER_GONE_S fails this host, and a stop request ends the wait at once.
+        A master that still resolves but is too busy to answer (its ranks can starve it of CPU for
+        longer than that: seen with 10 ranks on 2 CPUs) is alive while mpirun's daemon runs here:
+        that daemon ends as soon as it loses mpirun, as sagemaker-training's worker also reads it."""
         port = self.settings.barrier_port
         gone_since = [None]
 
@@ -107,7 +126,7 @@ class Worker:
             state = cluster.ask(self.master, port)
             if state == cluster.DONE:
                 return True
-            if state == cluster.RUNNING:
+            if state == cluster.RUNNING or (state == b"" and mpi_daemon_running()):
                 gone_since[0] = None
             elif gone_since[0] is None:
                 gone_since[0] = time.monotonic()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from smimages.testing.harness import MLJob, run_command, run_job
+from smimages.testing.harness import MLJob, run_command, run_job, write_tree
 from smimages.testing.pytorch_mnist import ACCURACY, channels, digests, make_mnist, put_code
 
 TWO = ("algo-1", "algo-2")
@@ -128,6 +128,36 @@ def test_an_mpi_host_alone_fails_with_a_cause_within_bounds(one_image, mnist, tm
     assert not r.timed_out and r.exit_code != 0
     other = "algo-2" if started == "algo-1" else "algo-1"
     assert r.failure_first_line.startswith(f"host(s) {other} never resolved within 5 s")
+
+
+# Rank 0 freezes the master's entrypoint (mpirun's parent) for longer than a worker's bound on a
+# master that does not answer (MASTER_GONE_S, 30 s): as ranks that starve it of CPU can.
+FREEZE_MASTER = """
+import os, signal, time
+if os.environ["OMPI_COMM_WORLD_RANK"] == "0":
+    def parent(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            name, _, rest = f.read().partition("(")[2].rpartition(")")
+        return name, int(rest.split()[1])
+    name, entrypoint = parent(os.getppid())
+    assert name == "mpirun", name
+    os.kill(entrypoint, signal.SIGSTOP)
+    time.sleep(40)
+    os.kill(entrypoint, signal.SIGCONT)
+print("rank", os.environ["OMPI_COMM_WORLD_RANK"], "done", flush=True)
+"""
+
+
+def test_a_master_too_busy_to_answer_fails_no_worker_while_mpirun_runs(one_image, tmp_path):
+    job = MLJob(tmp_path / "ml", hosts=TWO, hyperparameters={
+        "sagemaker_program": "freeze.py", "sagemaker_submit_directory": "/opt/ml/code", **MPI,
+        "sagemaker_mpi_num_of_processes_per_host": 1})
+    for host in TWO:
+        write_tree(job.tree(host) / "code", {"freeze.py": FREEZE_MASTER})
+    results = run_job(one_image, job, timeout_s=180)
+    ok(results)
+    assert "the MPI master algo-1 is done" in results[1].logs, results[1].logs[-4000:]
+    assert "rank 1 done" in results[0].logs and "rank 0 done" in results[0].logs
 
 
 AWS_STYLE = """
