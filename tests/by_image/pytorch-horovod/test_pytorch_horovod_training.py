@@ -145,7 +145,7 @@ if os.environ["OMPI_COMM_WORLD_RANK"] == "0":
     time.sleep(40)
     os.kill(entrypoint, signal.SIGCONT)
 # one write: unbuffered, print() writes each word apart, and mpirun tags each read it makes
-os.write(1, f"rank {os.environ['OMPI_COMM_WORLD_RANK']} done\n".encode())
+os.write(1, f"rank {os.environ['OMPI_COMM_WORLD_RANK']} done\\n".encode())
 """
 
 
