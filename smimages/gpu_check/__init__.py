@@ -18,7 +18,8 @@ line per check (PASS / FAIL / SKIP, figures, seconds):
                Without gunicorn the same hooks run in one process per worker number instead
   horovod      when horovod.torch imports: an allreduce over one process per GPU (horovodrun, Gloo)
 
-Without a GPU the GPU parts say SKIP and why; ddp then runs the same launch with gloo on the CPU
+On a machine without Horovod, build_horovod.sh (beside this file) builds the lock's sdist there
+first, with NCCL for its GPUs. Without a GPU the GPU parts say SKIP and why; ddp then runs the same launch with gloo on the CPU
 and serve runs on the CPU (workers get gpu_id None), so the code paths are checked anyway. The exit
 code is 1 when a check that ran failed. Every step runs in processes of its own, each under a
 timeout, all within GPU_CHECK_BUDGET_S (default 480 s); each step's output is kept under
