@@ -19,8 +19,9 @@ line per check (PASS / FAIL / SKIP, figures, seconds):
   horovod      when horovod.torch imports: an allreduce over one process per GPU (horovodrun, Gloo)
 
 On a machine without Horovod, build_horovod.sh (beside this file) builds the lock's sdist there
-first, with NCCL for its GPUs. Without a GPU the GPU parts say SKIP and why; ddp then runs the same launch with gloo on the CPU
-and serve runs on the CPU (workers get gpu_id None), so the code paths are checked anyway. The exit
+first, with NCCL for its GPUs. Without a GPU the GPU parts say SKIP and why; ddp then runs the
+same launch with gloo on the CPU and serve runs on the CPU (workers get gpu_id None), so the code
+paths are checked anyway. The exit
 code is 1 when a check that ran failed. Every step runs in processes of its own, each under a
 timeout, all within GPU_CHECK_BUDGET_S (default 480 s); each step's output is kept under
 out/gpu-check/ (GPU_CHECK_LOGS). GPU_CHECK_LAUNCHER=torchrun skips the entrypoint for ddp.
