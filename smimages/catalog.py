@@ -42,6 +42,7 @@ _OUR_REF = re.compile(rf"{PREFIX}/([\w.-]+):[\w.-]+")
 
 
 MULTI_MODEL_LABEL = "com.amazonaws.sagemaker.capabilities.multi-models"
+BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"  # every serving image has both
 SERVING_TESTS = "serving"  # tests/by_image/serving: the tests of every image that serves
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import docker
 
+from smimages.testing import streaming
+
 DEFAULT_TIMEOUT_S = 180
 CONFIG_FILES = ("hyperparameters.json", "inputdataconfig.json", "resourceconfig.json")
 
@@ -357,14 +359,16 @@ class ServingContainer:
     """
 
     def __init__(self, image, model_dir, env=None, volumes=None, command=("serve",), container_port=8080,
-                 **run_args):
-        """`run_args`: more of docker's run options (mem_limit, ...)."""
+                 more_ports=(), **run_args):
+        """`run_args`: more of docker's run options (mem_limit, nano_cpus, network_mode, ...);
+        `more_ports`: container ports to publish too (those of containers sharing this one's network)."""
         vols = {str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else {}
         vols.update(volumes or {})
         self.published = f"{container_port}/tcp"
+        ports = {} if "network_mode" in run_args else {f"{p}/tcp": ("127.0.0.1", None)
+                                                        for p in (container_port, *more_ports)}
         self.tracked = TrackedContainer(image, command=list(command), volumes=vols, environment=env or {},
-                                        ports={self.published: ("127.0.0.1", None)},
-                                        name=f"serve-{uuid.uuid4().hex[:6]}", **run_args)
+                                        ports=ports, name=f"serve-{uuid.uuid4().hex[:6]}", **run_args)
         self.container = self.tracked.container
         self._port = None
 
@@ -377,23 +381,29 @@ class ServingContainer:
     @property
     def port(self):
         """The host port; docker assigns it when the container starts."""
-        deadline = time.monotonic() + 30
-        while self._port is None:
-            self.container.reload()
-            bound = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(self.published)
-            if bound:
-                self._port = int(bound[0]["HostPort"])
-            elif self.container.status == "exited" or time.monotonic() > deadline:
-                raise RuntimeError(f"the server never published its port:\n{self.tracked.logs()}")
-            else:
-                time.sleep(0.05)
+        if self._port is None:
+            self._port = self.port_of(self.published)
         return self._port
 
-    def request(self, method, path, body=None, headers=None, timeout_s=60):
-        """-> (status, body bytes, headers dict with lower-case names)."""
+    def port_of(self, container_port):
+        """The host port published for `container_port` (8081 or "8081/tcp")."""
+        key = container_port if str(container_port).endswith("/tcp") else f"{container_port}/tcp"
+        deadline = time.monotonic() + 30
+        while True:
+            self.container.reload()
+            bound = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(key)
+            if bound:
+                return int(bound[0]["HostPort"])
+            if self.container.status == "exited" or time.monotonic() > deadline:
+                raise RuntimeError(f"the server never published its port {key}:\n{self.tracked.logs()}")
+            time.sleep(0.05)
+
+    def request(self, method, path, body=None, headers=None, timeout_s=60, port=None):
+        """-> (status, body bytes, headers dict with lower-case names). `port`: another host port
+        than this server's (a container sharing its network)."""
         import http.client
 
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s)
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout_s)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
@@ -423,12 +433,16 @@ class ServingContainer:
                 answer += part
         return answer.decode(errors="replace")
 
-    def ping(self):
+    def ping(self, port=None):
         """The /ping status, or None while nothing answers."""
         try:
-            return self.request("GET", "/ping", timeout_s=5)[0]
+            return self.request("GET", "/ping", timeout_s=5, port=port)[0]
         except OSError:
             return None
+
+    def stream(self, path, body, headers, keep=None, timeout_s=60):
+        """POST and read a streamed answer chunk by chunk (smimages.testing.streaming)."""
+        return streaming.stream(self.port, path, body, headers, keep, timeout_s)
 
     def stop(self, grace_s=10):
         """`docker stop` (SIGTERM, SIGKILL after `grace_s`, docker's default) -> the exit code: 137
@@ -438,11 +452,11 @@ class ServingContainer:
         self.container.reload()
         return self.container.attrs["State"]["ExitCode"]
 
-    def wait_ready(self, timeout_s=60):
+    def wait_ready(self, timeout_s=60, port=None):
         """Until /ping answers 200; fails with the logs if the container exits or time runs out."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.ping() == 200:
+            if self.ping(port) == 200:
                 return
             self.container.reload()
             if self.container.status == "exited":

@@ -70,3 +70,30 @@ def test_a_chunked_body_is_read_only_to_just_past_the_limit():
     got = call(server(SAGEMAKER_MAX_PAYLOAD_IN_MB="1"), "POST", "/invocations", stream=stream,
                headers={"Content-Type": "text/csv"}, length=False)
     assert got["status"] == 413 and stream.tell() == 1024 * 1024 + 1
+
+
+def streaming_server(transform_fn):
+    settings = ServingSettings.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+    state = ModelState()
+    state.model, state.loaded = None, True
+    hooks = handlers.resolve(type("user", (), {"model_fn": staticmethod(lambda d: None),
+                                               "transform_fn": staticmethod(transform_fn)}))
+    return make_app(settings, hooks, state)
+
+
+def test_an_iterator_is_answered_without_content_length_one_item_a_chunk():
+    app = streaming_server(lambda m, b, c, a: (f"piece {i}" for i in range(3)))
+    answer = {}
+    chunks = app({"REQUEST_METHOD": "POST", "PATH_INFO": "/invocations", "wsgi.input": io.BytesIO(b""),
+                  "CONTENT_TYPE": "text/plain"}, lambda status, headers: answer.update(status=status, headers=dict(headers)))
+    assert list(chunks) == [b"piece 0", b"piece 1", b"piece 2"]
+    assert answer["status"] == "200 OK" and "Content-Length" not in answer["headers"]
+
+
+def test_a_stream_that_fails_before_its_first_item_answers_500():
+    def failing():
+        raise ValueError("no tokens")
+        yield "never"
+
+    got = call(streaming_server(lambda m, b, c, a: failing()), "POST", "/invocations", b"", {"Content-Type": "text/plain"})
+    assert (got["status"], got["body"]) == (500, b"ValueError: no tokens\n")

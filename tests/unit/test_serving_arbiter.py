@@ -48,6 +48,7 @@ class Worker:
 def test_a_failed_boot_is_raised_by_the_main_loop_not_by_the_signal_handler(tmp_path):
     arbiter = SignalSafeArbiter(server(tmp_path))
     arbiter.PIPE = list(os.pipe())
+    arbiter.LISTENERS = ["listening"]  # not stopping: a worker that never loaded the model halts the server
     first, second = exited_child(3), exited_child(3)
     arbiter.WORKERS = {first: Worker(first), second: Worker(second)}
     arbiter.handle_chld(signal.SIGCHLD, None)  # gunicorn's own raises HaltServer from here
@@ -58,6 +59,22 @@ def test_a_failed_boot_is_raised_by_the_main_loop_not_by_the_signal_handler(tmp_
     assert (halt.value.reason, halt.value.exit_status) == ("Worker failed to boot.", 3)
     arbiter.manage_workers = lambda: None  # the halt was raised once, and only once
     assert arbiter.pending_halt is None
+
+
+def test_a_worker_that_had_loaded_the_model_is_replaced_whatever_its_exit_code(tmp_path):
+    """gunicorn halts on 3 and 4 from any worker; here only one that never loaded the model stops it."""
+    s = server(tmp_path)
+    arbiter = SignalSafeArbiter(s)
+    arbiter.PIPE = list(os.pipe())
+    arbiter.LISTENERS = ["listening"]
+    loaded = [exited_child(code) for code in (3, 4)]
+    for pid in loaded:
+        os.makedirs(os.path.join(s.run_dir, frontend.LOADED), exist_ok=True)
+        open(os.path.join(s.run_dir, frontend.LOADED, str(pid)), "w").close()
+    arbiter.WORKERS = {pid: Worker(pid) for pid in loaded}
+    arbiter.handle_chld(signal.SIGCHLD, None)
+    assert arbiter.WORKERS == {} and arbiter.pending_halt is None  # gunicorn starts two others
+    assert not os.listdir(os.path.join(s.run_dir, frontend.LOADED))
 
 
 def test_a_failing_model_fn_ends_the_server_with_its_cause_and_no_worker_left(tmp_path, monkeypatch):

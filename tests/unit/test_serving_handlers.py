@@ -131,3 +131,44 @@ def test_default_handlers_module_that_does_not_import_is_refused():
 def test_numpy_arrays_pass_between_the_default_steps():
     h = handlers.resolve(module(model_fn=lambda d: 0, predict_fn=lambda data, m: np.asarray(data).sum(axis=1)))
     assert h.transform(0, b"1,2\n3,4\n", "text/csv", "application/json") == (b"[3.0, 7.0]", "application/json")
+
+
+def test_an_iterator_from_transform_fn_or_output_fn_streams_item_by_item():
+    h = handlers.resolve(module(model_fn=lambda d: None,
+                                transform_fn=lambda m, b, c, a: ((f"{i}," for i in range(3)), "text/plain")))
+    chunks, ctype = h.transform(None, b"", "text/csv", "text/csv")
+    assert handlers.is_stream(chunks) and ctype == "text/plain" and list(chunks) == [b"0,", b"1,", b"2,"]
+    h = handlers.resolve(module(model_fn=lambda d: abs, output_fn=lambda p, a: iter([b"a", "b"])))
+    chunks, _ = h.transform(abs, b"1", "text/csv", "text/csv")
+    assert list(chunks) == [b"a", b"b"]
+
+
+def test_a_predict_fn_iterator_gets_output_fn_on_each_item_the_defaults_ending_each_line():
+    h = handlers.resolve(module(model_fn=lambda d: 3, predict_fn=lambda data, m: (data * m for _ in range(2))))
+    chunks, ctype = h.transform(3, b"[1, 2]", "application/json", "application/json")
+    assert ctype == "application/json" and list(chunks) == [b"[3, 6]\n", b"[3, 6]\n"]
+    h = handlers.resolve(module(model_fn=lambda d: 0, predict_fn=lambda data, m: iter(["x", "y"]),
+                                output_fn=lambda p, a: (p.upper(), "text/plain")))
+    assert list(h.transform(0, b"1", "text/csv", "text/plain")[0]) == [b"X", b"Y"]
+
+
+def test_closing_a_stream_closes_the_users_generator():
+    closed = []
+
+    def pieces():
+        try:
+            yield "a"
+            yield "b"
+        finally:
+            closed.append(True)
+
+    h = handlers.resolve(module(model_fn=lambda d: 0, transform_fn=lambda m, b, c, a: pieces()))
+    chunks, _ = h.transform(0, b"", "text/csv", "text/csv")
+    assert next(chunks) == b"a"
+    chunks.close()
+    assert closed == [True]
+
+
+def test_lists_arrays_and_bytes_are_not_streams():
+    for value in ([1], np.zeros(2), b"x", "x", (b"x", "text/plain")):
+        assert not handlers.is_stream(value)

@@ -43,3 +43,15 @@ def test_a_model_folder_counts_its_files_lengths_sparse_or_not(tmp_path):
     (tmp_path / "m" / "link").symlink_to(tmp_path / "m" / "sparse.bin")
     assert memory.folder_bytes(tmp_path / "m") == 100 + (1 << 30)
     assert memory.mb(3 << 30) == "3,072 MB"
+
+
+def test_as_many_workers_as_copies_fit_and_what_is_said(tmp_path):
+    model = write(tmp_path / "m", {"weights": "x" * (3 << 20)})
+    found = memory.fit(model, 4, free=7 << 20)
+    assert found.workers == 2
+    assert found.says("the model") == ("2 worker(s), not 4: 7 MB of memory is free in this container, which holds "
+                                       "2 copies of the model (about 3 MB each, its files)")
+    none = memory.fit(model, 4, free=2 << 20)
+    assert none.workers == 0 and none.says("the model").endswith("not even one copy fits")
+    assert memory.fit(model, 4, free=1 << 30).workers == 4
+    assert memory.fit(tmp_path / "empty", 4, free=1).workers == 4  # no files: nothing to estimate

@@ -1,6 +1,8 @@
 """A multi-model endpoint's management calls, routed and answered without a container: what is
 plain Python (routing, pagination, names, 409/404/400/507 before anything is forked)."""
 
+import dataclasses
+
 import pytest
 from sm_entrypoint.serving import memory, model_api
 from sm_entrypoint.serving.errors import BadRequest, Conflict, InsufficientStorage, MethodNotAllowed, NotFound
@@ -67,11 +69,20 @@ def test_a_load_is_refused_before_anything_starts(models, tmp_path, monkeypatch)
         models.load("x" * 120, str(tmp_path))
     with pytest.raises(Conflict, match="model c is already loaded"):
         models.load("c", str(tmp_path))
-    with pytest.raises(BadRequest, match="is not a folder in this container"):
+    with pytest.raises(NotFound, match="is not a folder in this container"):  # MMS: 404
         models.load("new", str(tmp_path / "missing"))
     (tmp_path / "big").mkdir()
-    (tmp_path / "big" / "params").write_bytes(b"x" * 3000)
-    monkeypatch.setattr(memory, "available", lambda: 5000)
-    with pytest.raises(InsufficientStorage, match=r"2 worker\(s\) x its files"):
-        models.load("big", str(tmp_path / "big"))  # 2 workers x 3000 bytes > 5000
+    (tmp_path / "big" / "params").write_bytes(b"x" * (3 << 20))
+    monkeypatch.setattr(memory, "available", lambda: 2 << 20)
+    with pytest.raises(InsufficientStorage, match=r"model big needs about 3 MB \(its files\) and 2 MB of memory is "
+                                                  r"free in this container: not even one copy fits"):
+        models.load("big", str(tmp_path / "big"))
     assert "big" not in models.loaded
+
+
+def test_a_models_workers_are_as_many_as_its_copies_fit_unless_the_user_set_them(models, tmp_path, monkeypatch):
+    (tmp_path / "params").write_bytes(b"x" * (3 << 20))
+    monkeypatch.setattr(memory, "available", lambda: 7 << 20)
+    assert models._workers("m", str(tmp_path)) == 2  # SAGEMAKER_MODEL_SERVER_WORKERS=2 wins
+    models.settings = dataclasses.replace(models.settings, workers=4, workers_set=False)
+    assert models._workers("m", str(tmp_path)) == 2  # 7 MB hold 2 copies of 3 MB

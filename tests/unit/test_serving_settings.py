@@ -1,8 +1,9 @@
 """The model server's settings from the environment, and the errors a bad value gets."""
 
 import pytest
+from sm_entrypoint.serving.cpus import granted as cpu_count
 from sm_entrypoint.serving.errors import ConfigError
-from sm_entrypoint.serving.settings import ServingSettings, cpu_count
+from sm_entrypoint.serving.settings import ServingSettings
 
 
 def test_defaults_follow_sagemaker():
@@ -61,3 +62,29 @@ def test_a_multi_model_endpoint_is_asked_for_by_sagemaker_multi_model():
     assert ServingSettings.from_env({"SAGEMAKER_MULTI_MODEL": "False"}).multi_model is False
     with pytest.raises(ConfigError, match="SAGEMAKER_MULTI_MODEL must be true or false, got 'maybe'"):
         ServingSettings.from_env({"SAGEMAKER_MULTI_MODEL": "maybe"})
+
+
+def test_the_default_workers_are_the_cpus_granted_and_the_users_count_is_marked(monkeypatch):
+    from sm_entrypoint.serving import cpus
+
+    monkeypatch.setattr(cpus, "granted", lambda: 3)
+    assert (ServingSettings.from_env({}).workers, ServingSettings.from_env({}).workers_set) == (3, False)
+    s = ServingSettings.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "5"})
+    assert (s.workers, s.workers_set) == (5, True)
+
+
+def test_a_request_may_take_up_to_an_hour():
+    assert ServingSettings.from_env({"SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}).timeout_s == 3600
+    with pytest.raises(ConfigError, match="SAGEMAKER_MODEL_SERVER_TIMEOUT must be at most 3600, got '3601'"):
+        ServingSettings.from_env({"SAGEMAKER_MODEL_SERVER_TIMEOUT": "3601"})
+
+
+@pytest.mark.parametrize("raw, ports", [("", None), ("20000-20999", (20000, 20999)), (" 9000-9000 ", (9000, 9000))])
+def test_the_safe_port_range(raw, ports):
+    assert ServingSettings.from_env({"SAGEMAKER_SAFE_PORT_RANGE": raw}).safe_ports == ports
+
+
+@pytest.mark.parametrize("raw", ["20000", "a-b", "9000-8000", "0-10", "1-70000"])
+def test_a_bad_safe_port_range_is_refused(raw):
+    with pytest.raises(ConfigError, match="SAGEMAKER_SAFE_PORT_RANGE must be two ports as LOW-HIGH"):
+        ServingSettings.from_env({"SAGEMAKER_SAFE_PORT_RANGE": raw})

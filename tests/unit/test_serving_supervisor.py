@@ -102,3 +102,14 @@ def test_the_front_end_configuration_follows_the_settings(tmp_path):
     assert f"if (-f {tmp_path}/ready)" in conf  # /ping: the marker the first loaded worker writes
     assert "proxy_read_timeout 70s;" in conf  # past the workers' own 504, with time to wait for one
     assert f"server unix:{tmp_path}/workers.sock;" in conf
+
+
+def test_a_multi_model_endpoints_own_answers_are_json_in_mmss_shape_and_streams_reach_the_client(tmp_path):
+    settings = ServingSettings.from_env({"SAGEMAKER_MULTI_MODEL": "true"})
+    conf = frontend.config(settings, str(tmp_path), manager_port=1234)
+    assert ('''return 404 '{"code": 404, "type": "ModelNotFoundException", "message": "Model not found: $model"}';'''
+            in conf)
+    assert "error_page 502 = @model_failed;" in conf  # 404 once the model is unloaded, else 502
+    assert "the model server\\'s worker ended" in conf  # a quote inside nginx's quoted JSON
+    single = frontend.config(ServingSettings.from_env({}), str(tmp_path))
+    assert "proxy_http_version 1.1;" in single and "ModelNotFoundException" not in single

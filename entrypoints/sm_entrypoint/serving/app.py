@@ -3,12 +3,14 @@ web framework): every microsecond here is paid on each of a batch transform's re
 
 import json
 import logging
+import select
+import socket
 import time
 
 from . import codecs
 from .context import Context, request_headers
 from .errors import BadRequest, PayloadTooLarge, reason_of, status_of
-from .handlers import check_accept
+from .handlers import check_accept, is_stream
 
 log = logging.getLogger("sm_entrypoint")
 
@@ -75,6 +77,7 @@ def make_app(settings, handlers, state):
             body = read_body(environ, limit)
             context = Context(settings.model_dir, state.gpu_id, request_headers(environ)) if wants_context else None
             payload, ctype = handlers.transform(state.model, body, content_type, accept, context)
+            first = _first_item(payload) if is_stream(payload) else None
         except SystemExit:
             if not state.timed_out:
                 raise
@@ -89,9 +92,39 @@ def make_app(settings, handlers, state):
             else:
                 log.info("POST /invocations answered %d: %s", status, reason)
             return answer(start_response, status, reason + "\n")
+        extra = context.extra_response_headers() if context else ()
+        if is_stream(payload):
+            start_response(REASONS[200], [("Content-Type", ctype), *extra])
+            return streamed(first, payload, environ.get("gunicorn.socket"))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("POST /invocations 200 in %.2f ms", (time.perf_counter() - started) * 1000)
-        return answer(start_response, 200, payload, ctype, context.extra_response_headers() if context else ())
+        return answer(start_response, 200, payload, ctype, extra)
+
+    def streamed(first, chunks, client):
+        """A handler's iterator, one chunk an item (HTTP/1.1 chunked encoding: no Content-Length).
+        Its first item was made before the status was sent, so a failure before it answers as any
+        other; a failure after it ends the stream without its last chunk, which the client sees as
+        a truncated answer, and the log says why. A client gone stops the handler's generator."""
+        sent = 0
+        try:
+            yield first
+            sent = 1
+            for chunk in chunks:
+                if client is not None and _gone(client):
+                    log.info("POST /invocations: the client went away after %d chunk(s): the stream is stopped", sent)
+                    return
+                yield chunk
+                sent += 1
+        except SystemExit:
+            if state.timed_out:
+                log.error("POST /invocations: the stream ran past %d s (SAGEMAKER_MODEL_SERVER_TIMEOUT) after "
+                          "%d chunk(s): it is cut off and this worker replaced", settings.timeout_s, sent)
+            raise
+        except Exception as e:
+            log.error("POST /invocations: the stream failed after %d chunk(s) and is cut off: %s", sent, reason_of(e))
+            raise
+        finally:
+            chunks.close()
 
     def app(environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -108,3 +141,25 @@ def make_app(settings, handlers, state):
         return answer(start_response, 404, f"no such path: {path}\n")
 
     return app
+
+
+def _first_item(chunks):
+    """The stream's first item (empty for an empty stream), the stream closed if it fails."""
+    try:
+        return next(chunks, b"")
+    except BaseException:
+        chunks.close()
+        raise
+
+
+def _gone(sock):
+    """Whether the peer (nginx, for a client) has closed the connection: readable with nothing to
+    read. A request's body has been read in full by now, so nothing else can be waiting."""
+    try:
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True

@@ -9,6 +9,13 @@ serve and never exits (seen about once in 150 starts of a model whose model_fn f
 
 Here the handler still reaps at once but only records the halt; the main loop raises it where
 gunicorn expects it (before it would manage its workers), and the stop that follows is gunicorn's own.
+
+gunicorn also halts whenever any worker exits with 3 ("worker failed to boot") or 4 ("app failed
+to load"), even one that had served for hours and whose user code happened to exit with that code:
+the whole server stopped over one request. Here gunicorn's own check never fires (the codes below
+still exit as 3 and 4, exit statuses being taken mod 256, but never equal the status the arbiter
+reads); the server's child_exit hook (runner.py) decides instead, from whether that worker had
+loaded the model.
 """
 
 from gunicorn.arbiter import Arbiter
@@ -16,6 +23,9 @@ from gunicorn.errors import HaltServer
 
 
 class SignalSafeArbiter(Arbiter):
+    WORKER_BOOT_ERROR = 256 + Arbiter.WORKER_BOOT_ERROR
+    APP_LOAD_ERROR = 256 + Arbiter.APP_LOAD_ERROR
+
     def __init__(self, app):
         super().__init__(app)
         self.pending_halt = None

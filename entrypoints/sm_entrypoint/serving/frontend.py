@@ -9,6 +9,7 @@ The same design as AWS's own scikit-learn and XGBoost containers (nginx + gunico
 TorchServe, which answer /ping from their Netty front end whatever the workers do.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ NGINX = "/usr/sbin/nginx"
 READY = "ready"  # the marker: a worker has loaded the model
 SOCKET = "workers.sock"
 FAILURE = "failure"  # a model that could not be served says why here
+LOADED = "loaded"  # loaded/<pid>: that worker has loaded the model
 CLIENT_TIMEOUT_S = 60  # a client that sends its request slower than this is answered 408
 STOP_S = 2.0  # how long nginx may take to stop before it is killed
 
@@ -61,15 +63,7 @@ http {{
       return 503 "the model is not loaded yet\\n";
     }}
 {locations}
-    location @too_large {{
-      return 413 "the body is $content_length bytes, over the limit of {max_body} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB)\\n";
-    }}
-    location @no_worker {{
-      return 502 "the model server's worker ended before it answered (see the server log); it is replaced\\n";
-    }}
-    location @worker_timeout {{
-      return 504 "no model server worker answered within {upstream_timeout} s\\n";
-    }}
+{errors}
   }}
 }}
 """
@@ -77,7 +71,10 @@ http {{
 
 # The workers answer 504 themselves at SAGEMAKER_MODEL_SERVER_TIMEOUT; a request may also wait for
 # a free worker first, so nginx waits longer than that.
+# HTTP/1.1 to the workers: a streamed answer comes chunked, and one cut off (a handler that failed
+# mid-stream) reaches the client cut off too, not completed as HTTP/1.0's end-at-close would have it.
 TO_WORKERS = """\
+      proxy_http_version 1.1;
       proxy_set_header Host $http_host;
       proxy_read_timeout {upstream_timeout}s;
       proxy_send_timeout {upstream_timeout}s;
@@ -92,11 +89,20 @@ ONE_MODEL = """\
 # A multi-model endpoint: each loaded model's workers listen in models/<name>/, where its ready
 # marker says it may take traffic (a model being unloaded loses it first); everything else goes to
 # the model manager (multi_model.py). Names as MMS allows them, so none can leave that folder.
+# A request that reaches a model's workers as it is unloaded (queued at its socket, or the socket
+# just removed) finds no worker: 404 once its ready marker is gone, as for any model not loaded.
 MANY_MODELS = """\
     location ~ ^/models/(?<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/invoke$ {{
-      if (!-f {run_dir}/{models}/$model/{ready}) {{ return 404 "model $model is not loaded\\n"; }}
+      if (!-f {run_dir}/{models}/$model/{ready}) {{ {not_loaded} }}
+      error_page 413 @too_large;
+      error_page 502 = @model_failed;
+      error_page 504 @worker_timeout;
       proxy_pass http://unix:{run_dir}/{models}/$model/{socket}:/invocations;
 {to_workers}
+    }}
+    location @model_failed {{
+      if (!-f {run_dir}/{models}/$invoked_model/{ready}) {{ {invoked_not_loaded} }}
+      {no_worker}
     }}
     location / {{
       proxy_pass http://127.0.0.1:{manager_port};
@@ -106,22 +112,61 @@ MANY_MODELS = """\
 MODELS = "models"  # a multi-model endpoint's folder of models, each in models/<name>/
 
 
+# The model named in an invocation's path, for the named location a failed one goes to.
+INVOKED_MODEL = """\
+  map $uri $invoked_model {{ "~^/models/(?<name>[A-Za-z0-9][A-Za-z0-9_.-]*)/invoke$" $name; default ""; }}"""
+
+
+NO_WORKER = (502, "WorkerDiedException",
+             "the model server's worker ended before it answered (see the server log); it is replaced")
+
+
+def error(status, kind, message, as_json):
+    """nginx's answer with `status`: text, or a multi-model endpoint's JSON in MMS's shape
+    ({"code", "type", "message"}), which tools written for AWS's MMS-based images read. `message`
+    may hold nginx variables ($model)."""
+    if as_json:
+        body = json.dumps({"code": status, "type": kind, "message": message}).replace("'", "\\'")
+        return f"default_type application/json; return {status} '{body}';"
+    return f'return {status} "{message}\\n";'
+
+
+def not_loaded(variable, as_json):
+    return error(404, "ModelNotFoundException", f"Model not found: {variable}", as_json)
+
+
+def errors(settings, upstream_timeout, as_json):
+    """The named locations of nginx's own error answers."""
+    limit = settings.max_payload_bytes
+    answers = {
+        "too_large": error(413, "RequestEntityTooLargeException", f"the body is $content_length bytes, over the "
+                           f"limit of {limit} bytes (SAGEMAKER_MAX_PAYLOAD_IN_MB)", as_json),
+        "no_worker": error(*NO_WORKER, as_json),
+        "worker_timeout": error(504, "RequestTimeoutException",
+                                f"no model server worker answered within {upstream_timeout} s", as_json),
+    }
+    return "\n".join(f"    location @{name} {{ {answer} }}" for name, answer in answers.items())
+
+
 def config(settings, run_dir, manager_port=None):
     """nginx's whole configuration for these settings (a multi-model endpoint's: with the port of
     its model manager)."""
     upstream_timeout = 2 * settings.timeout_s + 30
     to_workers = TO_WORKERS.format(upstream_timeout=upstream_timeout)
+    as_json = settings.multi_model
     if settings.multi_model:
-        upstreams = ""
-        locations = MANY_MODELS.format(run_dir=run_dir, models=MODELS, ready=READY, socket=SOCKET,
-                                       to_workers=to_workers, manager_port=manager_port,
-                                       load_timeout=settings.load_timeout_s + 30)
+        upstreams = INVOKED_MODEL.format()
+        locations = MANY_MODELS.format(
+            run_dir=run_dir, models=MODELS, ready=READY, socket=SOCKET, to_workers=to_workers,
+            manager_port=manager_port, load_timeout=settings.load_timeout_s + 30,
+            not_loaded=not_loaded("$model", True), invoked_not_loaded=not_loaded("$invoked_model", True),
+            no_worker=error(*NO_WORKER, True))
     else:
         upstreams = f"  upstream workers {{ server unix:{run_dir}/{SOCKET}; }}"
         locations = ONE_MODEL.format(to_workers=to_workers)
     return TEMPLATE.format(run_dir=run_dir, ready=READY, port=settings.port, upstreams=upstreams,
-                           locations=locations, max_body=settings.max_payload_bytes,
-                           client_timeout=CLIENT_TIMEOUT_S, upstream_timeout=upstream_timeout)
+                           locations=locations, errors=errors(settings, upstream_timeout, as_json),
+                           client_timeout=CLIENT_TIMEOUT_S, max_body=settings.max_payload_bytes)
 
 
 def run_dir():
@@ -154,9 +199,22 @@ def read_failure(folder):
 
 
 def mark_ready(folder):
-    """Called in a worker once model_fn has returned: from now on /ping answers 200."""
+    """Called in a worker once model_fn has returned: from now on /ping answers 200. The worker's
+    own marker tells the arbiter that its end, whatever its code, is a crash to recover from."""
     with open(os.path.join(folder, READY), "w"):
         pass
+    os.makedirs(os.path.join(folder, LOADED), exist_ok=True)
+    with open(os.path.join(folder, LOADED, str(os.getpid())), "w"):
+        pass
+
+
+def forget_loaded(folder, pid):
+    """Whether worker `pid` had loaded the model (its marker is removed)."""
+    try:
+        os.remove(os.path.join(folder, LOADED, str(pid)))
+        return True
+    except FileNotFoundError:
+        return False
 
 
 class Nginx:

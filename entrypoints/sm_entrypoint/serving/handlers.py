@@ -4,6 +4,7 @@ AWS's inference toolkits, so scripts written for AWS's images run unchanged: eac
 `context` (context.py) as one argument more, as sagemaker-inference and TorchServe pass it."""
 
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -72,21 +73,59 @@ class Handlers:
         return self._call("model_fn", context, model_dir)
 
     def transform(self, model, body, content_type, accept, context=None):
-        """-> (response bytes, response content type)."""
+        """-> (response bytes, or an iterator of them to stream, one chunk each; content type).
+        A predict_fn that returns an iterator has output_fn called on each item; an output_fn or
+        transform_fn that returns one has each item sent as it is."""
         if self.transform_fn:
             result = self._call("transform_fn", context, model, body, content_type, accept)
-            body, ctype = result if isinstance(result, tuple) else (result, accept)
         else:
             data = self._call("input_fn", context, body, content_type)
             prediction = self._call("predict_fn", context, data, model)
+            if is_stream(prediction):
+                return self._each_output(prediction, accept, context), accept
             result = self._call("output_fn", context, prediction, accept)
-            body, ctype = result if isinstance(result, tuple) else (result, accept)
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        elif not isinstance(body, (bytes, bytearray)):
-            raise TypeError(f"the response must be bytes or str, not {type(body).__name__} "
-                            "(output_fn or transform_fn returned it)")
-        return bytes(body), ctype
+        body, ctype = result if isinstance(result, tuple) else (result, accept)
+        if is_stream(body):
+            return _mapped(body, as_bytes), ctype
+        return as_bytes(body), ctype
+
+    def _each_output(self, predictions, accept, context):
+        """output_fn on each streamed item; the default one ends each item with a newline (JSON
+        Lines, one CSV line an item), so the chunks joined still parse."""
+        end = b"\n" if self.output_fn is default_output_fn and accept != codecs.NPY else b""
+
+        def output(prediction):
+            return as_bytes(self._call("output_fn", context, prediction, accept)) + end
+
+        return _mapped(predictions, output)
+
+
+def _mapped(items, fn):
+    """fn over a stream's items; closing it closes the stream (a client that went away stops
+    the user's generator)."""
+    try:
+        for item in items:
+            yield fn(item)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def is_stream(value):
+    """A generator or other iterator (not bytes, text, an array or a list): answered in chunks."""
+    return isinstance(value, Iterator) and not isinstance(value, (str, bytes, bytearray))
+
+
+def as_bytes(body):
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body)
+    if isinstance(body, tuple) and body and isinstance(body[0], (bytes, str)):  # a streamed (item, type)
+        return as_bytes(body[0])
+    raise TypeError(f"the response must be bytes or str, not {type(body).__name__} "
+                    "(output_fn or transform_fn returned it)")
 
 
 def resolve(user=None, defaults=None):

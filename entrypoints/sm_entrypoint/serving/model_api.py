@@ -14,7 +14,7 @@ import logging
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import BadRequest, MethodNotAllowed, NotFound, ServingError, reason_of, status_of
+from .errors import BadRequest, ConfigError, MethodNotAllowed, NotFound, ServingError, reason_of, status_of
 
 log = logging.getLogger("sm_entrypoint")
 LOOPBACK = "127.0.0.1"
@@ -93,8 +93,24 @@ class _Calls(BaseHTTPRequestHandler):
 
 
 def server(models, settings):
-    """The management server on an ephemeral loopback port (nginx proxies to it)."""
-    api = HTTPServer((LOOPBACK, 0), _Calls)
+    """The management server on loopback (nginx proxies to it): on an ephemeral port, or on the
+    first free one of SAGEMAKER_SAFE_PORT_RANGE when the container shares its network."""
+    api = _bind(settings)
     api.models, api.settings = models, settings
     api.timeout = POLL_S
     return api
+
+
+def _bind(settings):
+    if settings.safe_ports is None:
+        return HTTPServer((LOOPBACK, 0), _Calls)
+    low, high = settings.safe_ports
+    for port in range(low, high + 1):
+        if port == settings.port:
+            continue
+        try:
+            return HTTPServer((LOOPBACK, port), _Calls)
+        except OSError:
+            continue
+    raise ConfigError(f"SAGEMAKER_SAFE_PORT_RANGE={low}-{high} has no free port for the model manager besides "
+                      f"SAGEMAKER_BIND_TO_PORT={settings.port}: a multi-model endpoint needs one")

@@ -64,20 +64,19 @@ class Models:
         if name in self.loaded:
             raise Conflict(f"model {name} is already loaded (from {self.loaded[name].url})")
         if not isinstance(url, str) or not os.path.isdir(url):
-            raise BadRequest(f"url {url!r} is not a folder in this container")
-        self._check_memory(name, url)
+            raise NotFound(f"url {url!r} is not a folder in this container")
+        workers = self._workers(name, url)
         started = time.monotonic()
         oom_kills = process.oom_kill_count()
-        model = self._start(name, url)
+        model = self._start(name, url, workers)
         try:
             self._wait_loaded(model, oom_kills)
         except ServingError:
             self._end(model)
             raise
         self.loaded[name] = model
-        log.info("model %s: loaded from %s in %.1f s (%d worker(s))", name, url,
-                 time.monotonic() - started, self.settings.workers)
-        return {"status": f"model {name} loaded from {url}"}
+        log.info("model %s: loaded from %s in %.1f s (%d worker(s))", name, url, time.monotonic() - started, workers)
+        return {"status": f'Model "{name}" Version: 1.0 registered with {workers} initial workers'}
 
     def list(self, token="", limit=""):
         try:
@@ -102,7 +101,7 @@ class Models:
         _remove(os.path.join(model.folder, frontend.READY))  # from now on nginx answers 404
         self._end(model)
         log.info("model %s: unloaded", name)
-        return {"status": f"model {name} unloaded"}
+        return {"status": f'Model "{name}" unregistered'}
 
     # -- the model servers -----------------------------------------------------------------------
 
@@ -119,21 +118,24 @@ class Models:
         if len(name) > longest:
             raise BadRequest(f"model_name {name!r} is {len(name)} characters; at most {longest} here")
 
-    def _check_memory(self, name, url):
-        """Each worker holds its own copy: a model of N bytes of files takes about N per worker."""
-        need = memory.folder_bytes(url) * self.settings.workers
-        free = memory.available()
-        if free is not None and need > free:
-            raise InsufficientStorage(
-                f"model {name} needs about {memory.mb(need)} ({self.settings.workers} worker(s) x its files "
-                f"in {url}) and {memory.mb(free)} of memory is free: unload a model first")
+    def _workers(self, name, url):
+        """Each worker holds its own copy (about its files' size): as many workers as the memory
+        left holds, fewer than the default said in one line; not even one copy answers 507, so
+        that the platform unloads a model and tries again."""
+        found = memory.fit(url, self.settings.workers)
+        if not found.workers:
+            raise InsufficientStorage(found.says(f"model {name}") + ": unload a model first")
+        if found.workers < self.settings.workers and not self.settings.workers_set:
+            log.warning("model %s: %s", name, found.says("it"))
+            return found.workers
+        return self.settings.workers
 
-    def _start(self, name, url):
+    def _start(self, name, url, workers):
         folder = os.path.join(self.root, name)
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
         os.chmod(folder, 0o755)
-        settings = dataclasses.replace(self.settings, model_dir=url, multi_model=False)
+        settings = dataclasses.replace(self.settings, model_dir=url, multi_model=False, workers=workers)
         gpu_offset, self.next_gpu = self.next_gpu, self.next_gpu + settings.workers
         pid = os.fork()
         if pid == 0:  # the model's server: never comes back here

@@ -3,6 +3,7 @@ shape for CPU-bound inference) on a unix socket behind the front end (frontend.p
 in each worker before it accepts a connection, a worker that dies replaced, and SIGTERM ending
 everything within about a second."""
 
+import dataclasses
 import logging
 import os
 import signal
@@ -10,14 +11,15 @@ import sys
 import threading
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import HaltServer
 
-from . import frontend, user_script
+from .. import process
+from . import cpus, frontend, memory, user_script
 from . import handlers as hooks
 from .app import ModelState, make_app
 from .arbiter import SignalSafeArbiter
 from .context import Context, gpu_for
 from .errors import ConfigError
-from .settings import cpu_count
 from .supervisor import Supervisor
 
 log = logging.getLogger("sm_entrypoint")
@@ -31,6 +33,7 @@ class ModelServer(BaseApplication):
         self.run_dir = run_dir
         self.gpu_offset = gpu_offset  # a multi-model endpoint's models take the GPUs in turn
         self.state = ModelState()
+        self.oom_kills = process.oom_kill_count()
         super().__init__()
 
     def load_config(self):
@@ -45,6 +48,7 @@ class ModelServer(BaseApplication):
             "post_fork": self._post_fork,
             "worker_exit": _exit_now,
             "worker_abort": self._timed_out,
+            "child_exit": self._child_exit,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
@@ -89,6 +93,20 @@ class ModelServer(BaseApplication):
             done.set()
         gpu = "" if self.state.gpu_id is None else f" (GPU {self.state.gpu_id})"
         log.info("worker %d: model loaded%s", os.getpid(), gpu)
+
+    def _child_exit(self, arbiter, worker):
+        """In the arbiter, a worker ended. One that had loaded the model crashed: gunicorn starts
+        another, whatever its exit code. One that had not stops the server (gunicorn would start
+        one after another for ever): its model_fn failed, or it was killed while loading."""
+        if frontend.forget_loaded(self.run_dir, worker.pid) or not arbiter.LISTENERS:  # none: stopping
+            return
+        cause = frontend.read_failure(self.run_dir)
+        if not cause and process.oom_kill_count() > self.oom_kills:
+            cause = (f"the kernel's OOM killer ended worker {worker.pid} while it loaded the model: the "
+                     f"container's memory cannot hold one copy of it (memory left now: {memory.mb(memory.available() or 0)})")
+            frontend.write_failure(self.run_dir, cause)
+        log.error("worker %d ended before it loaded the model: %s", worker.pid, cause or "see above")
+        raise HaltServer("Worker failed to boot.", 3)
 
     def _timed_out(self, _worker):
         """gunicorn's SIGABRT to a worker past the timeout: the request in hand answers 504."""
@@ -184,18 +202,37 @@ def prepare(settings):
     return handlers
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # OpenMP (PyTorch's and MXNet's intra-op pools), MKL
+
+
 def share_cpus(settings):
-    """Each worker's math libraries (OpenMP: MXNet, PyTorch, BLAS) get their share of the CPUs
-    unless the user says otherwise: N workers each spinning up all CPUs' threads fight over them
-    (measured with MXNet on 2 CPUs and 2 workers: 2.5x the throughput with 1 thread each). Set
-    before the script, and so the framework, is imported."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        os.environ["OMP_NUM_THREADS"] = str(max(1, cpu_count() // settings.workers))
+    """Each worker's math libraries (OpenMP: MXNet, PyTorch, BLAS) get their share of the CPUs the
+    container is granted unless the user says otherwise: N workers each spinning up all CPUs'
+    threads fight over them (measured with MXNet on 2 CPUs and 2 workers: 2.5x the throughput with
+    1 thread each). PyTorch sizes its intra-op pool from OMP_NUM_THREADS. Set before the script,
+    and so the framework, is imported."""
+    share = str(max(1, cpus.granted() // settings.workers))
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, share)
     log.info("OMP_NUM_THREADS=%s in each of %d worker(s)", os.environ["OMP_NUM_THREADS"], settings.workers)
+
+
+def fit_in_memory(settings, model="the model"):
+    """The settings with as many workers as the container's memory holds copies of the model (each
+    worker loads its own): fewer than the default, said in one line; the user's
+    SAGEMAKER_MODEL_SERVER_WORKERS is kept. Not even one copy: ConfigError."""
+    found = memory.fit(settings.model_dir, settings.workers)
+    if not found.workers:
+        raise ConfigError(found.says(f"{model} in {settings.model_dir}"))
+    if found.workers == settings.workers or settings.workers_set:
+        return settings
+    log.warning("%s", found.says(f"{model} in {settings.model_dir}"))
+    return dataclasses.replace(settings, workers=found.workers)
 
 
 def run(settings):
     """The whole server; never returns (leaves with the arbiter's exit code)."""
+    settings = fit_in_memory(settings)
     share_cpus(settings)
     handlers = prepare(settings)
     run_dir = frontend.run_dir()

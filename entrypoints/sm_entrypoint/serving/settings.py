@@ -3,13 +3,16 @@
 import os
 from dataclasses import dataclass
 
+from . import cpus
 from .errors import ConfigError
 
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 SUBMIT_SCHEMES = ("file://", "s3://")
+SAFE_PORT_RANGE = "SAGEMAKER_SAFE_PORT_RANGE"
+MAX_TIMEOUT_S = 3600  # what SageMaker allows an asynchronous endpoint's request
 
 
-def _int(env, name, default, minimum=1):
+def _int(env, name, default, minimum=1, maximum=None):
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -19,7 +22,26 @@ def _int(env, name, default, minimum=1):
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {raw!r}")
     return value
+
+
+def _port_range(env):
+    """SAGEMAKER_SAFE_PORT_RANGE ("20000-20999"), where every port the server opens besides the
+    bind port must lie when several containers share one network (multi-container endpoints,
+    serial inference pipelines); None when it is not set."""
+    raw = env.get(SAFE_PORT_RANGE, "").strip()
+    if not raw:
+        return None
+    low, sep, high = raw.partition("-")
+    try:
+        ports = (int(low), int(high)) if sep else None
+    except ValueError:
+        ports = None
+    if not ports or not 1 <= ports[0] <= ports[1] <= 65535:
+        raise ConfigError(f"{SAFE_PORT_RANGE} must be two ports as LOW-HIGH (20000-20999), got {raw!r}")
+    return ports
 
 
 def _bool(env, name):
@@ -31,18 +53,10 @@ def _bool(env, name):
     raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
 
 
-def cpu_count():
-    """CPUs this process may run on (a container's cpuset, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class ServingSettings:
     port: int
-    workers: int
+    workers: int  # per model: the CPUs granted (cpus.py) unless SAGEMAKER_MODEL_SERVER_WORKERS says
     timeout_s: int  # a request (or model_fn) running longer gets its worker replaced
     max_payload_mb: int
     batch_strategy: str
@@ -54,6 +68,8 @@ class ServingSettings:
     program_named: bool = False  # SAGEMAKER_PROGRAM was set: the script must exist
     multi_model: bool = False  # SAGEMAKER_MULTI_MODEL=true: models come and go through /models
     load_timeout_s: int = 300  # SAGEMAKER_MODEL_LOAD_TIMEOUT: a multi-model load taking longer fails
+    workers_set: bool = False  # SAGEMAKER_MODEL_SERVER_WORKERS was set: never fewer for memory
+    safe_ports: tuple = None  # SAGEMAKER_SAFE_PORT_RANGE as (low, high): where the server's other ports go
 
     @property
     def max_payload_bytes(self):
@@ -68,7 +84,7 @@ class ServingSettings:
     @classmethod
     def from_env(cls, env=None):
         env = os.environ if env is None else env
-        workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", cpu_count())
+        workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus.granted())
         strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "").strip().upper() or "MULTI_RECORD"
         if strategy not in BATCH_STRATEGIES:
             raise ConfigError(f"SAGEMAKER_BATCH_STRATEGY must be one of {', '.join(BATCH_STRATEGIES)}, "
@@ -83,7 +99,7 @@ class ServingSettings:
         return cls(
             port=_int(env, "SAGEMAKER_BIND_TO_PORT", 8080),
             workers=workers,
-            timeout_s=_int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
+            timeout_s=_int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60, maximum=MAX_TIMEOUT_S),
             max_payload_mb=_int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6),
             batch_strategy=strategy,
             max_concurrent_transforms=_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", workers),
@@ -94,4 +110,6 @@ class ServingSettings:
             program_named=bool(env.get("SAGEMAKER_PROGRAM", "").strip()),
             multi_model=_bool(env, "SAGEMAKER_MULTI_MODEL"),
             load_timeout_s=_int(env, "SAGEMAKER_MODEL_LOAD_TIMEOUT", 300),
+            workers_set=bool(env.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip()),
+            safe_ports=_port_range(env),
         )

@@ -12,7 +12,8 @@ from sm_entrypoint.serving import codecs
 from sm_entrypoint.serving.errors import BadRequest
 
 log = logging.getLogger("sm_entrypoint")
-MODEL_FILE = "model.pt"  # the name AWS's default model_fn loads
+MODEL_FILE = "model.pt"  # the name AWS's default model_fn loads first
+MODEL_SUFFIXES = (".pt", ".pth")  # else the only file with one of these, as AWS's does
 
 
 def device(gpu_id=None):
@@ -22,11 +23,20 @@ def device(gpu_id=None):
     return torch.device("cuda" if gpu_id is None else f"cuda:{gpu_id}")
 
 
-def model_fn(model_dir, context=None):
+def model_file(model_dir):
+    """model.pt, else the one .pt or .pth file in the model's folder (AWS's default model_fn)."""
     path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no {MODEL_FILE} (TorchScript) in {model_dir}: save one with "
-                                "torch.jit.save, or define model_fn in the inference script")
+    if os.path.isfile(path):
+        return path
+    found = sorted(f for f in os.listdir(model_dir) if f.endswith(MODEL_SUFFIXES)) if os.path.isdir(model_dir) else []
+    if len(found) != 1:
+        raise ValueError(f"Exactly one .pth or .pt file is required for PyTorch models: {found} in {model_dir} "
+                         "(a TorchScript file saved with torch.jit.save), or define model_fn in the inference script")
+    return os.path.join(model_dir, found[0])
+
+
+def model_fn(model_dir, context=None):
+    path = model_file(model_dir)
     target = device(context.system_properties.get("gpu_id") if context is not None else None)
     model = torch.jit.load(path, map_location=target)
     model.eval()

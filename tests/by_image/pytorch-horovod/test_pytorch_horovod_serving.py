@@ -168,7 +168,16 @@ def test_a_model_folder_without_model_pt_or_script_stops_the_server_saying_what_
     write_tree(tmp_path / "model", {"weights.bin": "not a model"})
     with ServingContainer(one_image, tmp_path / "model") as s:
         assert s.tracked.exit_code(120) != 0
-        assert "no model.pt (TorchScript) in /opt/ml/model" in s.logs()
+        assert "Exactly one .pth or .pt file is required for PyTorch models: [] in /opt/ml/model" in s.logs()
+
+
+def test_without_model_pt_the_only_pth_file_serves(one_image, torchscript_model, digits, tmp_path):
+    """AWS's default model_fn: model.pt, else the one .pt or .pth file in the model."""
+    write_tree(tmp_path / "model", {"digits.pth": torchscript_model / "model.pt"})
+    with ServingContainer(one_image, tmp_path / "model", env={"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as s:
+        s.wait_ready(timeout_s=120)
+        status, body, _ = s.request("POST", "/invocations", encode(digits[1][0][:2], CSV), {"Content-Type": CSV})
+        assert status == 200, body[:300]
 
 
 def test_sagemaker_bind_to_port_moves_the_server(one_image, model_dir, digits):
