@@ -59,10 +59,11 @@ bench: build test-env ## one table of sizes, floors, build, train-overhead, serv
 	@$(if $(IMAGE),,$(MAKE) --no-print-directory bench-serving)
 
 bench-serving: engine test-env ## ours vs TorchServe vs MMS (bench/images, built if missing) serving one model, then ours vs MMS multi-model: two tables
-	@python3 -m smimages.build --missing pytorch-horovod-cpu
+	@python3 -m smimages.build --missing pytorch-horovod-cpu mxnet
 	@IMAGES_DIR=bench/images python3 -m smimages.build --missing torchserve mms
 	@.venv/bin/python -m smimages.bench.serving_compare
 	@.venv/bin/python -m smimages.bench.serving_multi_model
+	@.venv/bin/python -m smimages.bench.serving_placements
 
 # No Docker, no test-env: the GPU machine's own python3 and torch, this checkout's code (smimages/gpu_check.py).
 GPU_CHECK_PYTHON ?= python3

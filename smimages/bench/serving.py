@@ -103,14 +103,19 @@ def probe(port, body, headers):
         return None
 
 
-def bench(image, model_dir, body, content_type, clients, total, env, *, accept=None, probes=None, deadline_s=180):
+def bench(image, model_dir, body, content_type, clients, total, env, *, accept=None, probes=None, deadline_s=180,
+          run_args=(), measure=None, logs=False):
     """`accept` defaults to `content_type`; `probes` ({name: (content type, body)}) are sent once
-    after the load levels, their statuses kept under "probes"."""
+    after the load levels, their statuses kept under "probes". `run_args` go to `docker run` before
+    the image (limits as a placement sets them: ["--memory", "2g", "--cpus", "1"]); `measure`, a
+    function of the port, is called after the probes and its answer kept under "measured"; with
+    `logs`, the container's log (stdout and stderr, after `docker stop`) is kept under "logs".
+    No `clients` (an empty list): no load levels."""
     headers = {"Content-Type": content_type, "Accept": accept or content_type}
     env_args = [a for kv in env for a in ("-e", kv)]
     started = time.monotonic()
     container = docker("run", "-d", "-p", "127.0.0.1::8080", "-v", f"{Path(model_dir).resolve()}:/opt/ml/model:ro",
-                       *env_args, image, "serve")
+                       *env_args, *run_args, image, "serve")
     try:
         port = int(docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1])
         deadline = started + deadline_s
@@ -121,18 +126,24 @@ def bench(image, model_dir, body, content_type, clients, total, env, *, accept=N
         idle = memory_mib(container)
         loads = [load(port, body, headers, c, total) for c in clients]
         statuses = {name: probe(port, b, {**headers, "Content-Type": ct}) for name, (ct, b) in (probes or {}).items()}
+        measured = measure(port) if measure else None
         stop_started = time.monotonic()
         docker("stop", container)
         stop = time.monotonic() - stop_started
         exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", container))
+        log = subprocess.run([DOCKER, "logs", container], capture_output=True, text=True) if logs else None
     finally:
         subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
+    extra = {"measured": measured} if measure else {}
+    if log is not None:
+        extra["logs"] = log.stdout + log.stderr
     return {"image": image, "first_ping_200_s": ping, "first_answer_s": answer, "idle_memory_mib": idle,
             "stop_s": stop, "stop_exit_code": exit_code, "load": loads, "body_bytes": len(body),
             # the status of the first /invocations sent once /ping said 200, and how many answers
             # (by status; "None": no connection) came before /invocations' own first 200
             "first_invocation_status": seen[0] if seen else 200,
-            "invocations_before_first_200": {str(k): n for k, n in Counter(seen).items()}, "probes": statuses}
+            "invocations_before_first_200": {str(k): n for k, n in Counter(seen).items()}, "probes": statuses,
+            **extra}
 
 
 def medians(runs):
