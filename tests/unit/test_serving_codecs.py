@@ -101,3 +101,8 @@ def test_framework_outputs_are_converted_without_importing_a_framework():
             return np.array([[0.5, 0.5]])
 
     assert codecs.encode(FakeNDArray(), "text/csv")[0] == b"0.5,0.5"
+
+
+def test_numpy_scalars_inside_lists_and_dicts_are_json_numbers():
+    body, ctype = codecs.encode({"scores": [np.int64(3), np.float32(0.5)], "ids": np.arange(2)}, codecs.JSON)
+    assert (json.loads(body), ctype) == ({"scores": [3, 0.5], "ids": [0, 1]}, codecs.JSON)

@@ -133,8 +133,17 @@ def encode(prediction, accept):
         np.save(buffer, np.asarray(prediction), allow_pickle=False)
         return buffer.getvalue(), NPY
     if accept == JSON:
-        return json.dumps(prediction.tolist() if isinstance(prediction, np.ndarray) else prediction).encode(), JSON
+        value = prediction.tolist() if isinstance(prediction, np.ndarray) else prediction
+        return json.dumps(value, default=_plain).encode(), JSON
     raise UnsupportedMediaType(f"cannot answer with Accept {accept!r}: supported are {', '.join(SUPPORTED)}")
+
+
+def _plain(value):
+    """numpy's scalars and arrays (and frameworks' tensors) inside a list or dict, as JSON values."""
+    value = to_numpy(value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def encode_csv(prediction):

@@ -93,6 +93,7 @@ ONE_MODEL = """\
 # just removed) finds no worker: 404 once its ready marker is gone, as for any model not loaded.
 MANY_MODELS = """\
     location ~ ^/models/(?<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/invoke$ {{
+      default_type application/json;  # nginx's own answers here; the workers' carry their type
       if (!-f {run_dir}/{models}/$model/{ready}) {{ {not_loaded} }}
       error_page 413 @too_large;
       error_page 502 = @model_failed;
@@ -101,6 +102,7 @@ MANY_MODELS = """\
 {to_workers}
     }}
     location @model_failed {{
+      default_type application/json;
       if (!-f {run_dir}/{models}/$invoked_model/{ready}) {{ {invoked_not_loaded} }}
       {no_worker}
     }}
@@ -123,11 +125,12 @@ NO_WORKER = (502, "WorkerDiedException",
 
 def error(status, kind, message, as_json):
     """nginx's answer with `status`: text, or a multi-model endpoint's JSON in MMS's shape
-    ({"code", "type", "message"}), which tools written for AWS's MMS-based images read. `message`
+    ({"code", "type", "message"}), which tools written for AWS's MMS-based images read; the
+    location it is in sets `default_type application/json` (not allowed inside an `if`). `message`
     may hold nginx variables ($model)."""
     if as_json:
         body = json.dumps({"code": status, "type": kind, "message": message}).replace("'", "\\'")
-        return f"default_type application/json; return {status} '{body}';"
+        return f"return {status} '{body}';"
     return f'return {status} "{message}\\n";'
 
 
@@ -145,7 +148,8 @@ def errors(settings, upstream_timeout, as_json):
         "worker_timeout": error(504, "RequestTimeoutException",
                                 f"no model server worker answered within {upstream_timeout} s", as_json),
     }
-    return "\n".join(f"    location @{name} {{ {answer} }}" for name, answer in answers.items())
+    json_type = "default_type application/json; " if as_json else ""
+    return "\n".join(f"    location @{name} {{ {json_type}{answer} }}" for name, answer in answers.items())
 
 
 def config(settings, run_dir, manager_port=None):

@@ -48,7 +48,7 @@ def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tm
             assert json.loads(body)["model_dir"] == f"/opt/ml/models/{name}/model"
             assert json.loads(body)["gpu_id"] == gpu  # each model's worker on the next GPU
 
-        assert mme.unload("beta") == (200, {"status": "model beta unloaded"})
+        assert mme.unload("beta") == (200, {"status": 'Model "beta" unregistered'})  # MMS's words
         assert mme.invoke("beta", b"[1]")[0] == 404
         for call in (mme.describe, mme.unload):
             status, answer = call("beta")
@@ -67,7 +67,7 @@ def test_bad_management_calls_answer_400_404_or_405_saying_why(image, tmp_path):
         status, answer = mme.load("../alpha", "/opt/ml/models/alpha/model")
         assert status == 400 and "model_name '../alpha'" in answer["message"]
         status, answer = mme.load("alpha", "/opt/ml/models/missing")
-        assert status == 400 and answer["message"] == "url '/opt/ml/models/missing' is not a folder in this container"
+        assert status == 404 and answer["message"] == "url '/opt/ml/models/missing' is not a folder in this container"
         status, answer = mme.call("POST", "/models", None)
         assert status == 400
         assert mme.call("PUT", "/models/alpha")[0] == 405
