@@ -350,6 +350,9 @@ def _first_exit_stops_all(tracked, timeout_s):
 
 # --- serving: a `serve` container on a loopback port ---------------------------------------------
 
+# A serverless endpoint's container: CPU only, its memory 1 to 6 GB (here 2 GB), no swap.
+SERVERLESS = {"mem_limit": "2g", "memswap_limit": "2g"}
+
 class ServingContainer:
     """`<image> serve` with a model folder at /opt/ml/model, its port (8080) published on 127.0.0.1.
 

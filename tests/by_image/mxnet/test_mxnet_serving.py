@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from smimages.testing.harness import ServingContainer, write_tree
+from smimages.testing.harness import SERVERLESS, ServingContainer, write_tree
 from smimages.testing.multi_model import MultiModelEndpoint
 
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
@@ -15,7 +15,8 @@ CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 
 @pytest.fixture(scope="module")
 def server(image, trained):
-    with ServingContainer(image, trained[1], env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}) as s:
+    """As a serverless endpoint places it (2 GB, no GPU)."""
+    with ServingContainer(image, trained[1], env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, **SERVERLESS) as s:
         s.wait_ready()
         yield s
 

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from smimages.testing.harness import MLJob, ServingContainer, run_command, run_job, write_tree
+from smimages.testing.harness import SERVERLESS, MLJob, ServingContainer, run_command, run_job, write_tree
 from smimages.testing.multi_model import MultiModelEndpoint
 from smimages.testing.pytorch_mnist import EXAMPLES, channels, held_out, make_mnist, put_code
 
@@ -39,8 +39,9 @@ def model_dir(one_image, digits, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(image, model_dir):
+    """Each image's server as a serverless endpoint places it (2 GB, no GPU)."""
     env = {"SAGEMAKER_PROGRAM": "mnist.py", "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
-    with ServingContainer(image, model_dir, env=env) as s:
+    with ServingContainer(image, model_dir, env=env, **SERVERLESS) as s:
         s.wait_ready(timeout_s=120)
         yield s
 

@@ -4,9 +4,12 @@ multi-model endpoints. The server is framework-free: once."""
 
 import pytest
 
+from smimages.catalog import ROOT
 from smimages.testing.harness import ServingContainer, write_tree
 from smimages.testing.multi_model import MultiModelEndpoint
 
+EXAMPLE = ROOT / "examples" / "serving-streaming" / "inference.py"  # the documented example, as it is
+# A script for the failures: one quick answer, a stream that fails after its first piece, else 5 pieces.
 STREAMING = """\
 import time
 
@@ -51,11 +54,15 @@ def server(one_image, tmp_path_factory):
         yield s
 
 
-def test_each_item_is_a_chunk_sent_as_it_is_made(server):
-    answer = server.stream("/invocations", b"go", TEXT)
+def test_each_item_is_a_chunk_sent_as_it_is_made(one_image, tmp_path):
+    """The example script: 5 words, one a second."""
+    write_tree(tmp_path / "model", {"code/inference.py": EXAMPLE})
+    with ServingContainer(one_image, tmp_path / "model", env=ONE_WORKER) as s:
+        s.wait_ready()
+        answer = s.stream("/invocations", b"one two three four five", TEXT)
     assert answer.status == 200 and answer.complete
     assert answer.headers["transfer-encoding"] == "chunked" and "content-length" not in answer.headers
-    assert [data for _, data in answer.chunks] == [f"piece {i}\n".encode() for i in range(5)]
+    assert [data for _, data in answer.chunks] == [b"one ", b"two ", b"three ", b"four ", b"five\n"]
     times = [t for t, _ in answer.chunks]
     assert times[0] < 1.5, times
     assert all(b - a > 0.5 for a, b in zip(times, times[1:])), times  # each when it was made
