@@ -92,7 +92,7 @@ def test_predict_fn_iterators_stream_through_the_default_output_fn(one_image, tm
         s.wait_ready()
         answer = s.stream("/invocations", b"[1, 2, 3]", {"Content-Type": "application/json"})
         assert answer.complete and answer.headers["content-type"] == "application/json"
-        assert [data for _, data in answer.chunks] == [b"[10]\n", b"[10, 20]\n", b"[10, 20, 30]\n"]
+        assert answer.body == b"[10]\n[10, 20]\n[10, 20, 30]\n"  # made at once: they may share a chunk
 
 
 def test_a_multi_model_endpoint_streams_too(one_image, tmp_path):
