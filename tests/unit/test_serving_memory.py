@@ -1,7 +1,12 @@
-"""What a multi-model endpoint reads before a load: the memory left (cgroup v2, v1, the machine)
-and a model's size on disk."""
+"""What the server reads before it starts workers, and a multi-model endpoint before a load: the
+memory left (cgroup v2, v1, the machine), a model's size on disk, and how many copies fit."""
 
-from sm_entrypoint.serving import memory
+import dataclasses
+
+import pytest
+from sm_entrypoint.serving import memory, runner
+from sm_entrypoint.serving.errors import ConfigError
+from sm_entrypoint.serving.settings import ServingSettings
 
 
 def write(folder, files):
@@ -55,3 +60,15 @@ def test_as_many_workers_as_copies_fit_and_what_is_said(tmp_path):
     assert none.workers == 0 and none.says("the model").endswith("not even one copy fits")
     assert memory.fit(model, 4, free=1 << 30).workers == 4
     assert memory.fit(tmp_path / "empty", 4, free=1).workers == 4  # no files: nothing to estimate
+
+
+def test_the_server_starts_the_workers_the_memory_holds_and_refuses_a_model_that_cannot_fit(tmp_path, monkeypatch):
+    model = write(tmp_path / "m", {"weights": "x" * (3 << 20)})
+    monkeypatch.setattr(memory, "available", lambda: 7 << 20)
+    default = ServingSettings.from_env({"SM_MODEL_DIR": str(model)})
+    assert runner.fit_in_memory(dataclasses.replace(default, workers=4)).workers == 2
+    chosen = ServingSettings.from_env({"SM_MODEL_DIR": str(model), "SAGEMAKER_MODEL_SERVER_WORKERS": "4"})
+    assert runner.fit_in_memory(chosen).workers == 4  # the user's count wins
+    monkeypatch.setattr(memory, "available", lambda: 1 << 20)
+    with pytest.raises(ConfigError, match=r"the model in .* needs about 3 MB \(its files\) and 1 MB of memory is free"):
+        runner.fit_in_memory(default)

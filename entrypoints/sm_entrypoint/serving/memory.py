@@ -1,6 +1,8 @@
-"""How much memory this container may still use, and how much a model's files would take: what a
-multi-model endpoint checks before it loads a model, so one that cannot fit answers 507 (the
-platform then unloads others) instead of pushing the instance into the kernel's OOM killer."""
+"""How much memory this container may still use, how much a model's files would take, and so how
+many workers (each loading its own copy) fit: what the server checks before it starts its workers
+(fewer than the default, or a clear cause when not one fits) and a multi-model endpoint before it
+loads a model (507 when not one fits: the platform then unloads others), instead of leaving the
+container to the kernel's OOM killer."""
 
 import os
 from dataclasses import dataclass

@@ -210,6 +210,7 @@ class _Stop:
 
 def run(settings):
     """The whole multi-model endpoint; never returns (leaves with its exit code)."""
+    runner.share_cpus(settings)  # before the framework is imported: each model's workers share the CPUs
     run_dir = frontend.run_dir()
     user_script.load_defaults(settings.default_handlers)  # the framework, imported once for every model
     models = Models(settings, run_dir)
