@@ -46,7 +46,7 @@ def test_a_page_holds_at_most_the_default_size(models):
 def test_describe_and_the_404s_and_405s(models):
     assert call(models, "GET", "/models/c") == (200, {"modelName": "c", "modelUrl": "/opt/ml/models/c/model"})
     for method, target in [("GET", "/models/zz"), ("DELETE", "/models/zz"), ("POST", "/models/zz/invoke")]:
-        with pytest.raises(NotFound, match="model zz is not loaded"):
+        with pytest.raises(NotFound, match="Model not found: zz"):
             call(models, method, target)
     with pytest.raises(NotFound, match="POST /models/<name>/invoke"):
         call(models, "POST", "/invocations")
@@ -67,10 +67,12 @@ def test_a_load_is_refused_before_anything_starts(models, tmp_path, monkeypatch)
             models.load(bad, str(tmp_path))
     with pytest.raises(BadRequest, match="characters; at most"):
         models.load("x" * 120, str(tmp_path))
-    with pytest.raises(Conflict, match="model c is already loaded"):
+    with pytest.raises(Conflict, match="Model c is already registered."):
         models.load("c", str(tmp_path))
-    with pytest.raises(NotFound, match="is not a folder in this container"):  # MMS: 404
+    with pytest.raises(NotFound, match="Model not found in model store: .*missing"):  # MMS: 404
         models.load("new", str(tmp_path / "missing"))
+    with pytest.raises(BadRequest, match="Parameter url is required."):
+        models.load("new", None)
     (tmp_path / "big").mkdir()
     (tmp_path / "big" / "params").write_bytes(b"x" * (3 << 20))
     monkeypatch.setattr(memory, "available", lambda: 2 << 20)

@@ -3,6 +3,7 @@
 
 class ServingError(Exception):
     status = 500
+    kind = "InternalServerException"  # MMS's and TorchServe's name for it, the "type" of a JSON error
 
     def __init__(self, reason):
         super().__init__(reason)
@@ -13,36 +14,43 @@ class BadRequest(ServingError):
     """The body cannot be decoded as its content type says."""
 
     status = 400
+    kind = "BadRequestException"
 
 
 class PayloadTooLarge(ServingError):
     status = 413
+    kind = "RequestEntityTooLargeException"
 
 
 class UnsupportedMediaType(ServingError):
     """A Content-Type or Accept the handlers cannot deal with."""
 
     status = 415
+    kind = "UnsupportedMediaTypeException"
 
 
 class NotFound(ServingError):
     status = 404
+    kind = "ModelNotFoundException"
 
 
 class MethodNotAllowed(ServingError):
     status = 405
+    kind = "MethodNotAllowedException"
 
 
 class Conflict(ServingError):
     """A multi-model endpoint asked to load a model it already has."""
 
     status = 409
+    kind = "ConflictStatusException"
 
 
 class InsufficientStorage(ServingError):
     """A model that does not fit in the memory left: SageMaker then unloads others and retries."""
 
     status = 507
+    kind = "InsufficientStorageException"
 
 
 class ConfigError(Exception):
@@ -56,6 +64,11 @@ def status_of(exc):
         return exc.status
     code = getattr(exc, "status_code", None)
     return code if isinstance(code, int) and 400 <= code <= 599 else 500
+
+
+def kind_of(exc):
+    """The "type" of a JSON error, as MMS and TorchServe name theirs."""
+    return exc.kind if isinstance(exc, ServingError) else "InternalServerException"
 
 
 def reason_of(exc):

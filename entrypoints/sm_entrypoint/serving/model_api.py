@@ -14,7 +14,7 @@ import logging
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import BadRequest, ConfigError, MethodNotAllowed, NotFound, ServingError, reason_of, status_of
+from .errors import BadRequest, ConfigError, MethodNotAllowed, NotFound, ServingError, kind_of, reason_of, status_of
 
 log = logging.getLogger("sm_entrypoint")
 LOOPBACK = "127.0.0.1"
@@ -41,7 +41,7 @@ def route(models, settings, method, target, body):
             return 200, models.unload(parts[1])
         raise MethodNotAllowed(f"use GET or DELETE /models/{parts[1]}")
     if len(parts) == 3 and parts[0] == "models" and parts[2] == "invoke":
-        raise NotFound(f"model {parts[1]} is not loaded")
+        raise NotFound(f"Model not found: {parts[1]}")
     if parts == ["execution-parameters"] and method == "GET":
         return 200, settings.execution_parameters
     if parts == ["invocations"]:
@@ -73,7 +73,7 @@ class _Calls(BaseHTTPRequestHandler):
             status, answer = route(self.server.models, self.server.settings, self.command, self.path, body)
         except Exception as e:  # noqa: BLE001 - every call answers; the manager keeps serving
             status = status_of(e)
-            answer = {"code": status, "type": type(e).__name__, "message": reason_of(e)}
+            answer = {"code": status, "type": kind_of(e), "message": reason_of(e)}
             if status >= 500 and not isinstance(e, ServingError):
                 log.exception("%s %s answered %d", self.command, self.path, status)
             else:

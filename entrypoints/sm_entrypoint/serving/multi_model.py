@@ -31,6 +31,7 @@ SOCKET_PATH_MAX = 107  # a unix socket's path, less the terminating NUL (sun_pat
 STOP_S = 5.0  # an unloaded model's server gets this long to end before it is killed
 POLL_S = 0.02
 PAGE = 100  # GET /models: models per page unless the caller asks for fewer
+MODEL_STORE = "/"  # a relative url is taken from here, as MMS and TorchServe started by AWS's toolkits do
 OUT_OF_MEMORY = ("MemoryError", "out of memory", "std::bad_alloc")
 
 
@@ -62,13 +63,16 @@ class Models:
     def load(self, name, url):
         self._check_name(name)
         if name in self.loaded:
-            raise Conflict(f"model {name} is already loaded (from {self.loaded[name].url})")
-        if not isinstance(url, str) or not os.path.isdir(url):
-            raise NotFound(f"url {url!r} is not a folder in this container")
-        workers = self._workers(name, url)
+            raise Conflict(f"Model {name} is already registered.")  # MMS's words
+        if not isinstance(url, str) or not url:
+            raise BadRequest("Parameter url is required.")
+        folder = os.path.join(MODEL_STORE, url)
+        if not os.path.isdir(folder):
+            raise NotFound(f"Model not found in model store: {url}")
+        workers = self._workers(name, folder)
         started = time.monotonic()
         oom_kills = process.oom_kill_count()
-        model = self._start(name, url, workers)
+        model = self._start(name, url, folder, workers)
         try:
             self._wait_loaded(model, oom_kills)
         except ServingError:
@@ -107,7 +111,7 @@ class Models:
 
     def _get(self, name):
         if name not in self.loaded:
-            raise NotFound(f"model {name} is not loaded")
+            raise NotFound(f"Model not found: {name}")
         return self.loaded[name]
 
     def _check_name(self, name):
@@ -130,12 +134,12 @@ class Models:
             return found.workers
         return self.settings.workers
 
-    def _start(self, name, url, workers):
+    def _start(self, name, url, model_dir, workers):
         folder = os.path.join(self.root, name)
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
         os.chmod(folder, 0o755)
-        settings = dataclasses.replace(self.settings, model_dir=url, multi_model=False, workers=workers)
+        settings = dataclasses.replace(self.settings, model_dir=model_dir, multi_model=False, workers=workers)
         gpu_offset, self.next_gpu = self.next_gpu, self.next_gpu + settings.workers
         pid = os.fork()
         if pid == 0:  # the model's server: never comes back here

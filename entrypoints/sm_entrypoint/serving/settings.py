@@ -56,7 +56,7 @@ def _bool(env, name):
 @dataclass(frozen=True)
 class ServingSettings:
     port: int
-    workers: int  # per model: the CPUs granted (cpus.py) unless SAGEMAKER_MODEL_SERVER_WORKERS says
+    workers: int  # the CPUs granted (cpus.py), 1 a model on a multi-model endpoint, or SAGEMAKER_MODEL_SERVER_WORKERS
     timeout_s: int  # a request (or model_fn) running longer gets its worker replaced
     max_payload_mb: int
     batch_strategy: str
@@ -84,7 +84,10 @@ class ServingSettings:
     @classmethod
     def from_env(cls, env=None):
         env = os.environ if env is None else env
-        workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus.granted())
+        multi_model = _bool(env, "SAGEMAKER_MULTI_MODEL")
+        # A multi-model endpoint starts one worker a model, as AWS's toolkits configure MMS and
+        # TorchServe (default_workers_per_model=1) and its load answer says.
+        workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", 1 if multi_model else cpus.granted())
         strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "").strip().upper() or "MULTI_RECORD"
         if strategy not in BATCH_STRATEGIES:
             raise ConfigError(f"SAGEMAKER_BATCH_STRATEGY must be one of {', '.join(BATCH_STRATEGIES)}, "
@@ -108,7 +111,7 @@ class ServingSettings:
             submit_dir=submit_dir.removeprefix("file://"),
             default_handlers=env.get("SAGEMAKER_DEFAULT_HANDLERS", "").strip(),
             program_named=bool(env.get("SAGEMAKER_PROGRAM", "").strip()),
-            multi_model=_bool(env, "SAGEMAKER_MULTI_MODEL"),
+            multi_model=multi_model,
             load_timeout_s=_int(env, "SAGEMAKER_MODEL_LOAD_TIMEOUT", 300),
             workers_set=bool(env.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip()),
             safe_ports=_port_range(env),

@@ -52,7 +52,8 @@ def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tm
         assert mme.invoke("beta", b"[1]")[0] == 404
         for call in (mme.describe, mme.unload):
             status, answer = call("beta")
-            assert status == 404 and answer["message"] == "model beta is not loaded"
+            assert status == 404 and answer == {"code": 404, "type": "ModelNotFoundException",
+                                                "message": "Model not found: beta"}
         assert [m["modelName"] for m in mme.list()[1]["models"]] == ["alpha", "gamma"]
         assert mme.invoke("gamma", b"[1]")[0] == 200
         assert mme.load("beta")[0] == 200  # loaded again after an unload
@@ -67,7 +68,7 @@ def test_bad_management_calls_answer_400_404_or_405_saying_why(image, tmp_path):
         status, answer = mme.load("../alpha", "/opt/ml/models/alpha/model")
         assert status == 400 and "model_name '../alpha'" in answer["message"]
         status, answer = mme.load("alpha", "/opt/ml/models/missing")
-        assert status == 404 and answer["message"] == "url '/opt/ml/models/missing' is not a folder in this container"
+        assert status == 404 and answer["message"] == "Model not found in model store: /opt/ml/models/missing"
         status, answer = mme.call("POST", "/models", None)
         assert status == 400
         assert mme.call("PUT", "/models/alpha")[0] == 405
