@@ -85,7 +85,7 @@ class MLJob:
 
 
 def write_tree(folder, content):
-    """Write {relative path: text, bytes or a Path to copy} under `folder`."""
+    """Write {relative path: text, bytes or a Path to copy} under `folder`; returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for rel, data in content.items():
@@ -97,6 +97,7 @@ def write_tree(folder, content):
             path.write_bytes(data)
         else:
             path.write_text(data)
+    return folder
 
 
 def program_job(tmp_path, script, **kwargs):

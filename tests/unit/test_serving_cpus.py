@@ -3,13 +3,7 @@
 import pytest
 from sm_entrypoint.serving import cpus
 
-
-def write(folder, files):
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return folder
+from smimages.testing.harness import write_tree
 
 
 @pytest.mark.parametrize("files, quota", [
@@ -22,7 +16,7 @@ def write(folder, files):
     ({}, None),  # no cgroup files: no quota known
 ])
 def test_the_quota_from_cgroup_v2_or_v1(tmp_path, files, quota):
-    assert cpus.quota(write(tmp_path, files)) == quota
+    assert cpus.quota(write_tree(tmp_path, files)) == quota
 
 
 @pytest.mark.parametrize("cpuset, files, granted", [
@@ -35,4 +29,4 @@ def test_the_quota_from_cgroup_v2_or_v1(tmp_path, files, quota):
 ])
 def test_granted_is_the_fewer_of_cpuset_and_quota_rounded_up(tmp_path, monkeypatch, cpuset, files, granted):
     monkeypatch.setattr(cpus, "cpuset_count", lambda: cpuset)
-    assert cpus.granted(write(tmp_path, files)) == granted
+    assert cpus.granted(write_tree(tmp_path, files)) == granted
