@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from smimages.catalog import ROOT, discover
+from smimages.catalog import ROOT, discover, products
 from smimages.labels import revision
 from smimages.publish import PublishError, registry
 from smimages.publish.aws import Aws
@@ -22,7 +22,7 @@ from smimages.publish.tags import ecr_host, tags_for
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("images", nargs="*", help="images to push (default: every image but base)")
+    ap.add_argument("images", nargs="*", help="images to push (default: every product image)")
     ap.add_argument("--region", required=True)
     ap.add_argument("--account", help="AWS account id (default: from STS)")
     ap.add_argument("--tag", help="the moving tag (default: <version>-py<python>-<cpu|gpu>)")
@@ -35,12 +35,18 @@ def parse():
     return ap.parse_args()
 
 
-def publish(args):
-    images = discover()
-    names = args.images or [n for n in images if n != "base"]
+def chosen(names, images):
+    """The images to publish: those named, else every product (never a build-only image)."""
+    names = list(names) or products(images)
     unknown = [n for n in names if n not in images]
     if unknown:
         raise PublishError(f"no such image: {', '.join(unknown)} (have: {', '.join(images)})")
+    return names
+
+
+def publish(args):
+    images = discover()
+    names = chosen(args.images, images)
     aws = Aws(args.region)
     account = args.account or aws.account()
     user, password, token_host = aws.login(account)

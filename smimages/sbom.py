@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smimages.catalog import DOCKER, ROOT, discover
+from smimages.catalog import DOCKER, ROOT, discover, products
 from smimages.publish.sbom import cyclonedx, inventory
 
 
@@ -19,7 +19,7 @@ def main():
     images = discover()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.images or [n for n in images if n != "base"]:
+    for name in args.images or products(images):
         ref = images[name].tag
         try:
             labels = json.loads(subprocess.run([DOCKER, "image", "inspect", "-f", "{{json .Config.Labels}}", ref],

@@ -25,7 +25,7 @@ from pathlib import Path
 from smimages.bench import scale, serving, train_overhead
 from smimages.bench import sizes as image_bench
 from smimages.catalog import ROOT as REPO
-from smimages.catalog import discover
+from smimages.catalog import discover, products
 from smimages.sample_job import example_job
 from smimages.testing.harness import run_job
 
@@ -77,7 +77,7 @@ def one_epoch_pair():
 
 def main():
     catalog = discover()
-    names = sys.argv[1:] or [n for n in catalog if n != "base"]
+    names = sys.argv[1:] or products(catalog)
     cold = os.environ.get("COLD") == "1"
     rows = []
     for name in names:

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from smimages.catalog import DOCKER, discover
+from smimages.catalog import DOCKER, discover, products
 from smimages.catalog import ROOT as REPO
 from smimages.testing.harness import MLJob, write_tree
 
@@ -61,7 +61,7 @@ def main():
     args = ap.parse_args()
     catalog = discover()
     rows = []
-    for name in args.images or [n for n in catalog if n != "base"]:
+    for name in args.images or products(catalog):
         medians = measure(catalog[name].tag, args.repeat)
         rows.append({"image": name, "ours_s": medians["ours"], "toolkit_s": medians["sagemaker-training"],
                      "ours_over_toolkit": medians["ours"] / medians["sagemaker-training"]})

@@ -4,6 +4,8 @@ arguments, and which tests/by_image folders apply to it (a parent's tests run fo
 import pytest
 
 from smimages import catalog
+from smimages.publish import PublishError
+from smimages.push import chosen
 
 
 def image_folder(root, name, dockerfile, lock="", variants=None):
@@ -61,3 +63,10 @@ def test_a_dockerfile_without_a_base_image_default_is_refused(tmp_path):
     image_folder(tmp_path, "odd", "FROM debian\n")
     with pytest.raises(ValueError, match="has no `ARG BASE_IMAGE=...` default"):
         catalog.discover(tmp_path)["odd"].base_ref()
+
+
+def test_publishing_with_no_image_named_takes_the_products_only(images):
+    assert chosen([], images) == ["graphs", "torchy-cpu", "torchy-gpu"]  # never base or builder
+    assert chosen(["builder"], images) == ["builder"]  # named: as asked
+    with pytest.raises(PublishError, match="no such image: nope"):
+        chosen(["nope"], images)
