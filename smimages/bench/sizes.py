@@ -38,7 +38,7 @@ def floor(ref):
 
 def build_seconds(name, *flags):
     start = time.monotonic()
-    subprocess.run([sys.executable, str(REPO / "tools" / "build.py"), *flags, name], check=True,
+    subprocess.run([sys.executable, "-m", "smimages.build", *flags, name], check=True, cwd=REPO,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.monotonic() - start
 
