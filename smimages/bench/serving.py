@@ -15,6 +15,7 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -69,16 +70,18 @@ def client(args):
     return latencies
 
 
-def load(port, body, headers, clients, total, targets=(("/invocations", {}),)):
+def load(port, body, headers, clients, total, targets=(("/invocations", {}),), client_cpus=None):
     """`targets` ((path, extra headers) pairs): client k sends to the (k mod len)-th, so clients
-    spread over them (a multi-model endpoint's models)."""
+    spread over them (a multi-model endpoint's models). `client_cpus`: the CPUs the client
+    processes run on (else any)."""
     per_client = max(1, total // clients)
 
     def jobs(count):
         return [(port, body, {**headers, **extra}, count, path)
                 for path, extra in (targets[k % len(targets)] for k in range(clients))]
 
-    with multiprocessing.Pool(clients) as pool:
+    pin = (os.sched_setaffinity, (0, client_cpus)) if client_cpus else (None, ())
+    with multiprocessing.Pool(clients, *pin) as pool:
         pool.map(client, jobs(5))  # warm-up: connections, caches
         started = time.perf_counter()
         results = pool.map(client, jobs(per_client))
@@ -104,12 +107,13 @@ def probe(port, body, headers):
 
 
 def bench(image, model_dir, body, content_type, clients, total, env, *, accept=None, probes=None, deadline_s=180,
-          run_args=(), measure=None, logs=False):
+          run_args=(), measure=None, logs=False, client_cpus=None):
     """`accept` defaults to `content_type`; `probes` ({name: (content type, body)}) are sent once
     after the load levels, their statuses kept under "probes". `run_args` go to `docker run` before
     the image (limits as a placement sets them: ["--memory", "2g", "--cpus", "1"]); `measure`, a
     function of the port, is called after the probes and its answer kept under "measured"; with
-    `logs`, the container's log (stdout and stderr, after `docker stop`) is kept under "logs".
+    `logs`, the container's log (stdout and stderr, after `docker stop`) is kept under "logs";
+    `client_cpus`: the CPUs the load's client processes run on.
     No `clients` (an empty list): no load levels."""
     headers = {"Content-Type": content_type, "Accept": accept or content_type}
     env_args = [a for kv in env for a in ("-e", kv)]
@@ -124,7 +128,7 @@ def bench(image, model_dir, body, content_type, clients, total, env, *, accept=N
         answer = first_200(port, "POST", "/invocations", body, headers, deadline, seen) - started
         time.sleep(2)
         idle = memory_mib(container)
-        loads = [load(port, body, headers, c, total) for c in clients]
+        loads = [load(port, body, headers, c, total, client_cpus=client_cpus) for c in clients]
         statuses = {name: probe(port, b, {**headers, "Content-Type": ct}) for name, (ct, b) in (probes or {}).items()}
         measured = measure(port) if measure else None
         stop_started = time.monotonic()

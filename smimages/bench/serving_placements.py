@@ -16,7 +16,10 @@ container each).
    on a bigger host): requests/s at 16 clients with the default worker count and with
    SAGEMAKER_MODEL_SERVER_WORKERS=1, 2, 4, the five configurations (and `--cpus 0.5`, default
    only) taking turns for `--repeats` rounds; the workers started are read from the server's
-   "serving ... N worker(s)" log line.
+   "serving ... N worker(s)" log line. The container runs on the machine's last CPU and the load's
+   client processes on the others: on SageMaker the callers are never on the instance, and 16
+   Python clients sharing the server's CPUs would turn the comparison into one of CPU shares
+   (more server processes, more of the machine against the clients).
 3. Time to the first chunk of a streamed answer: an inference script whose transform_fn returns a
    generator of 5 pieces 0.2 s apart, served by our pytorch-horovod-cpu and mxnet; each of
    `--streams` requests is timed from sending it (connection already open) to the first body
@@ -51,6 +54,10 @@ MXNET = tag("mxnet")
 PEERS = [(name, image, build) for name, image, build in SERVERS if name != "ours"]  # TorchServe, MMS
 SERVERLESS = ["--memory", "2g", "--memory-swap", "2g"]  # no --gpus: a serverless endpoint has none
 QUOTA_CLIENTS = 16
+# The quota rows: the server on the last CPU, the clients on the others (none to spare: shared).
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPUSET = ["--cpuset-cpus", str(_CPUS[-1])] if len(_CPUS) > 1 else []
+CLIENT_CPUS = set(_CPUS[:-1]) if len(_CPUS) > 1 else None
 QUOTA_WORKERS = (1, 2, 4)
 PIECES, PIECE_GAP_S = 5, 0.2
 
@@ -188,7 +195,8 @@ def quota(model, repeats, requests):
         for label, cpus, workers in quota_configs():
             env = [] if workers is None else [f"SAGEMAKER_MODEL_SERVER_WORKERS={workers}"]
             r = without_logs(serving.bench(OURS, model, BODY, CONTENT_TYPE, [QUOTA_CLIENTS], requests, env,
-                                           accept=ACCEPT, run_args=["--cpus", cpus], logs=True, deadline_s=300))
+                                           accept=ACCEPT, run_args=["--cpus", cpus, *SERVER_CPUSET], logs=True,
+                                           client_cpus=CLIENT_CPUS, deadline_s=300))
             runs[label].append(r)
             print(f"==> quota, round {i + 1}, {label}: {r['workers_started']} worker(s) started, "
                   f"{r['load'][0]['rps']:,.0f} requests/s", flush=True)
@@ -345,8 +353,9 @@ def main():
     print(f"\n1. serverless-shaped cold start: docker run --memory 2g --memory-swap 2g, no GPU; medians of {repeats} "
           "fresh container(s) per server, the servers taking turns; workers: what each server started by default")
     print(cold_start_table(cold))
-    print(f"\n2. CPU quota: {OURS} under docker run --cpus 1 (and 0.5), {QUOTA_CLIENTS} clients, {requests} requests "
-          f"per container, medians of {repeats} round(s) of the configurations taking turns")
+    print(f"\n2. CPU quota: {OURS} under docker run --cpus 1 (and 0.5) {' '.join(SERVER_CPUSET)}, {QUOTA_CLIENTS} "
+          f"clients on CPU(s) {sorted(CLIENT_CPUS or _CPUS)}, {requests} requests per container, medians of {repeats} "
+          "round(s) of the configurations taking turns")
     print(quota_table(quotas, summary))
     print(f"\n3. streamed answer: transform_fn returns a generator of {PIECES} pieces {PIECE_GAP_S} s apart; time from "
           f"sending the request to the first and last body bytes, medians of {count} requests")
