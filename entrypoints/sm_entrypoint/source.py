@@ -1,6 +1,7 @@
 """The submitted source (`sagemaker_submit_directory`, and `serve`'s SAGEMAKER_SUBMIT_DIRECTORY): a
 folder used where it is, or a tarball (path, file:// or s3://) checked member by member before
-anything is extracted; and its requirements.txt, installed with pip's output streamed to the log."""
+anything is extracted; and its requirements.txt, installed with pip's output streamed to the log
+(pip's cache and index: sm_entrypoint.packages)."""
 
 import collections
 import logging
@@ -12,7 +13,7 @@ import tempfile
 import threading
 from urllib.parse import urlparse
 
-from . import s3
+from . import packages, s3
 from .errors import JobError
 from .process import python
 from .settings import seconds
@@ -114,10 +115,11 @@ def pip_timeout_s(env=None):
     return seconds(PIP_TIMEOUT_VARIABLE, DEFAULT_PIP_TIMEOUT_S, env, JobError)
 
 
-def _stream(pipe, tail):
-    """pip's output into the log line by line as it comes, the last lines kept for the cause."""
+def _stream(pipe, tail, redact):
+    """pip's output into the log line by line as it comes, the last lines kept for the cause; any
+    URL's user info (an index's password or token) is redacted before it is logged or kept."""
     for raw in iter(pipe.readline, b""):
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        line = redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
         tail.append(line)
         log.info("pip: %s", line)
 
@@ -126,17 +128,22 @@ def install_requirements(code_dir, timeout_s=None):
     """Install requirements.txt found beside the program first, as sagemaker-training (and AWS's
     serving toolkits, for code/requirements.txt) do: pip runs in that folder, so relative paths in
     the file (./wheels/x.whl, --find-links wheels) mean the folder's own; it is stopped, with
-    everything it started, after SM_ENTRYPOINT_PIP_TIMEOUT_SECONDS."""
+    everything it started, after SM_ENTRYPOINT_PIP_TIMEOUT_SECONDS. pip's environment (a warm
+    pool's cache, a private index, CodeArtifact's token) comes from sm_entrypoint.packages."""
     path = os.path.join(code_dir, "requirements.txt")
     if not os.path.isfile(path):
         return
     limit = pip_timeout_s() if timeout_s is None else timeout_s
-    log.info("installing %s (at most %g s, %s)", path, limit, PIP_TIMEOUT_VARIABLE)
+    try:
+        setup = packages.prepare(deadline_s=limit)
+    except JobError as e:
+        raise JobError(f"installing {path} failed: {e.cause}") from e
+    log.info("installing %s%s (at most %g s, %s)", path, setup.where(), limit, PIP_TIMEOUT_VARIABLE)
     proc = subprocess.Popen([python(), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
                              "-r", path], cwd=code_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, env=setup.env)
     tail = collections.deque(maxlen=PIP_TAIL_LINES)
-    reader = threading.Thread(target=_stream, args=(proc.stdout, tail), daemon=True)
+    reader = threading.Thread(target=_stream, args=(proc.stdout, tail, setup.redact), daemon=True)
     reader.start()
     try:
         code = proc.wait(timeout=limit)
@@ -147,12 +154,12 @@ def install_requirements(code_dir, timeout_s=None):
             pass
         proc.wait()
         reader.join(timeout=5)
-        raise JobError(f"installing {path} took over {limit:g} s ({PIP_TIMEOUT_VARIABLE}) and was stopped",
-                       detail="\n".join(tail)) from None
+        raise JobError(f"installing {path}{setup.where()} took over {limit:g} s ({PIP_TIMEOUT_VARIABLE}) "
+                       "and was stopped", detail="\n".join(tail)) from None
     reader.join(timeout=5)
     if code != 0:
         errors = [ln.strip() for ln in tail if ln.strip().startswith("ERROR:")]
         last = errors[0] if errors else next((ln.strip() for ln in reversed(tail) if ln.strip()), "")
-        raise JobError(f"installing {path} failed (pip exit {code}): {last}", detail="\n".join(tail),
-                       exit_code=code)
+        raise JobError(f"installing {path}{setup.where()} failed (pip exit {code}): {last}",
+                       detail="\n".join(tail), exit_code=code)
     log.info("installed %s", path)
