@@ -9,6 +9,7 @@ docker-py, one host or several on a private network, each under a hard timeout.
 
 import io
 import json
+import os
 import re
 import shutil
 import tarfile
@@ -43,6 +44,9 @@ class MLJob:
     shared_model_dir: bool = False  # local mode shares one /opt/ml/model between hosts
     config_override: dict = field(default_factory=dict)  # file name -> raw text, or None to omit
     checkpoint_dir: Path = None  # a host folder mounted at /opt/ml/checkpoints (kept across runs)
+    # channel -> "File" (the default), "FastFile" (its folder mounted read-only) or "Pipe" (no folder:
+    # the test makes the FIFOs <channel>_<epoch> with pipe() and writes into them as the platform does)
+    input_modes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -63,7 +67,8 @@ class MLJob:
         self.model_dir(host).mkdir(parents=True, exist_ok=True)
         files = {
             "hyperparameters.json": json.dumps({k: str(v) for k, v in self.hyperparameters.items()}),
-            "inputdataconfig.json": json.dumps({c: {"TrainingInputMode": "File"} for c in self.channels}),
+            "inputdataconfig.json": json.dumps({c: {"TrainingInputMode": self.input_modes.get(c, "File")}
+                                                for c in {**self.channels, **self.input_modes}}),
             "resourceconfig.json": json.dumps({"current_host": host, "hosts": list(self.hosts),
                                                "network_interface_name": "eth0"}),
         }
@@ -72,7 +77,16 @@ class MLJob:
             if text is not None:
                 (config / name).write_text(text)
         for channel, content in self.channels.items():
-            write_tree(ml / "input" / "data" / channel, content)
+            if self.input_modes.get(channel) != "Pipe":
+                write_tree(ml / "input" / "data" / channel, content)
+        if "Pipe" in self.input_modes.values():
+            (ml / "input" / "data").mkdir(exist_ok=True)
+
+    def pipe(self, host, channel, epoch):
+        """Make the FIFO /opt/ml/input/data/<channel>_<epoch> of a Pipe channel; returns its host path."""
+        path = self.tree(host) / "input" / "data" / f"{channel}_{epoch}"
+        os.mkfifo(path, 0o666)
+        return path
 
     def volumes(self, host):
         vols = {str(self.tree(host)): {"bind": "/opt/ml", "mode": "rw"}}
@@ -81,6 +95,11 @@ class MLJob:
         if self.checkpoint_dir:
             Path(self.checkpoint_dir).mkdir(parents=True, exist_ok=True)
             vols[str(self.checkpoint_dir)] = {"bind": "/opt/ml/checkpoints", "mode": "rw"}
+        for channel, mode in self.input_modes.items():
+            if mode == "FastFile":  # a read-only mount, as SageMaker's lazy S3 mount is
+                folder = self.tree(host) / "input" / "data" / channel
+                folder.mkdir(parents=True, exist_ok=True)
+                vols[str(folder)] = {"bind": f"/opt/ml/input/data/{channel}", "mode": "ro"}
         return vols
 
 
