@@ -1,7 +1,10 @@
 """A private package index for the requirements.txt tests: a PEP 503 `simple/` tree of wheels built
 here, served over HTTP on the Docker bridge's gateway (s3_server.bridge_gateway), where the host and
 containers reach it, optionally behind HTTP Basic auth (a private index's token). It records what
-it was asked for, so a test can tell a download from a cache hit.
+it was asked for, so a test can tell a download from a cache hit. With `codeartifact` it also plays
+the two CodeArtifact calls the entrypoint makes (moto has no CodeArtifact): GetAuthorizationToken
+answers the index's password, GetRepositoryEndpoint this server's /pypi/<repository>/, which
+serves the same tree (point AWS_ENDPOINT_URL_CODEARTIFACT at `endpoint`).
 
     index = PackageIndex.start(tmp_path, {"onlyhere": "VALUE = 42\\n"})
     env = {"PIP_INDEX_URL": index.url(), "PIP_TRUSTED_HOST": index.netloc}
@@ -11,10 +14,14 @@ it was asked for, so a test can tell a download from a cache hit.
 import base64
 import functools
 import hashlib
+import json
+import re
 import threading
+import time
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from smimages.testing.ports import free_port
 from smimages.testing.s3_server import bridge_gateway
@@ -56,6 +63,9 @@ class _Handler(SimpleHTTPRequestHandler):
         super().__init__(*args, directory=str(index.root), **kwargs)
 
     def do_GET(self):  # noqa: N802 - http.server's name
+        if self.path.startswith("/v1/"):
+            return self._codeartifact()
+        self.path = re.sub(r"^/pypi/[^/]+/", "/", self.path)  # CodeArtifact's repository endpoint: the same tree
         expected = self.index.password and "Basic " + base64.b64encode(f"{USER}:{self.index.password}".encode()).decode()
         if expected and self.headers.get("Authorization") != expected:
             self.index.requests.append((self.path, 401))
@@ -67,6 +77,29 @@ class _Handler(SimpleHTTPRequestHandler):
         self.index.requests.append((self.path, 200))
         super().do_GET()
 
+    do_POST = do_GET  # noqa: N815 - CodeArtifact's GetAuthorizationToken is a POST
+
+    def _codeartifact(self):
+        """GetAuthorizationToken and GetRepositoryEndpoint for the one repository this index is."""
+        url, domain, owner, repo = urlsplit(self.path), *self.index.codeartifact
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        mine = query.get("domain") == domain and query.get("domain-owner") == owner
+        if mine and url.path == "/v1/authorization-token":
+            status, body = 200, {"authorizationToken": self.index.password, "expiration": int(time.time()) + 3600}
+        elif mine and url.path == "/v1/repository/endpoint" and query.get("repository") == repo:
+            status, body = 200, {"repositoryEndpoint": f"{self.index.endpoint}/pypi/{repo}/"}
+        else:
+            status, body = 404, {"message": f"no such domain or repository: {query}"}
+        self.index.requests.append((self.path, status))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status != 200:
+            self.send_header("x-amzn-ErrorType", "ResourceNotFoundException")
+        self.end_headers()
+        self.wfile.write(data)
+
     def end_headers(self):
         if self.path.startswith("/packages/"):  # as PyPI's file host: a file never changes
             self.send_header("Cache-Control", "max-age=31536000, immutable")
@@ -77,15 +110,17 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class PackageIndex:
-    def __init__(self, root, password=None):
+    def __init__(self, root, password=None, codeartifact=None):
         self.root, self.password = Path(root), password
+        self.codeartifact = codeartifact or (None, None, None)  # (domain, owner account, repository)
         self.requests = []  # (path, status) in the order asked
         self.server = self.host = self.port = None
 
     @classmethod
-    def start(cls, root, packages, password=None, host=None, payload_bytes=0):
-        """An index at `root` holding {name: __init__.py text}, served until stop()."""
-        index = cls(root, password)
+    def start(cls, root, packages, password=None, host=None, payload_bytes=0, codeartifact=None):
+        """An index at `root` holding {name: __init__.py text}, served until stop(); `codeartifact`:
+        (domain, owner account, repository) to answer CodeArtifact's calls for."""
+        index = cls(root, password, codeartifact)
         for name, module in packages.items():
             index.add(name, module, payload_bytes=payload_bytes)
         index.host = host or bridge_gateway()
@@ -106,6 +141,10 @@ class PackageIndex:
     @property
     def netloc(self):
         return f"{self.host}:{self.port}"
+
+    @property
+    def endpoint(self):
+        return f"http://{self.netloc}"
 
     def url(self, password=None):
         """The index's URL, with USER and `password` as its user info when given."""

@@ -1,9 +1,10 @@
 """custom-framework: a job's requirements.txt from a private index (PIP_INDEX_URL with a token,
 PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, as passed to the job), a bad index or token failing with
-the index named and no secret anywhere, and a warm pool's pip cache serving the second job. The
-index is a real one on the Docker bridge's gateway (smimages.testing.pip_index) holding packages
-no other index has. CodeArtifact (CA_REPOSITORY_ARN) is unit-tested with boto3 stubbed
-(tests/unit/test_packages.py): moto has no CodeArtifact."""
+the index named and no secret anywhere, CodeArtifact's CA_REPOSITORY_ARN, and a warm pool's pip
+cache serving the second job. The index is a real one on the Docker bridge's gateway
+(smimages.testing.pip_index) holding packages no other index has; it also answers the two
+CodeArtifact calls the entrypoint makes through boto3 (moto has no CodeArtifact; the ARN and URL
+building are unit-tested with botocore's Stubber in tests/unit/test_packages.py)."""
 
 import re
 import socket
@@ -123,3 +124,43 @@ def test_the_second_job_on_a_warm_pool_installs_from_its_cache(image, tmp_path, 
     assert (job.tree("algo-1") / "sagemaker" / "warmpoolcache" / "pip" / "http-v2").is_dir()
     print(f"\nwarm pool: first install {pip_seconds(first.logs):.2f} s (downloaded), "
           f"second {pip_seconds(second.logs):.2f} s (from the cache)")
+
+
+ARN = "arn:aws:codeartifact:us-west-2:111122223333:repository/my-domain/my-repo"
+SEES_NO_INDEX = USES_ONE + "import os\nassert 'PIP_INDEX_URL' not in os.environ, 'the token reached the script'\n"
+
+
+def codeartifact_env(index, arn=ARN):
+    return {"CA_REPOSITORY_ARN": arn, "AWS_ENDPOINT_URL_CODEARTIFACT": index.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PIP_TRUSTED_HOST": index.netloc}
+
+
+@pytest.fixture
+def codeartifact(tmp_path):
+    """An index whose token CodeArtifact's GetAuthorizationToken hands out for my-domain/my-repo."""
+    server = PackageIndex.start(tmp_path / "ca", {"onlyhere": "VALUE = 42\n"}, password=TOKEN,
+                                codeartifact=("my-domain", "111122223333", "my-repo"))
+    yield server
+    server.stop()
+
+
+def test_codeartifact_repository_arn_installs_with_a_token_only_pip_sees(image, tmp_path, codeartifact):
+    [r] = run_job(image, job_with(tmp_path, SEES_NO_INDEX, "onlyhere==0.1\n", codeartifact_env(codeartifact)))
+    r.ok()
+    assert "onlyhere 42" in r.logs
+    assert (f"installing /opt/ml/code/requirements.txt from index http://***@{codeartifact.netloc}/pypi/my-repo/simple/ "
+            "(CA_REPOSITORY_ARN)") in r.logs
+    assert [p for p, _ in codeartifact.requests][:2] == [
+        "/v1/authorization-token?domain=my-domain&domain-owner=111122223333",
+        "/v1/repository/endpoint?domain=my-domain&domain-owner=111122223333&repository=my-repo&format=pypi"]
+    assert_no_secret(r)
+
+
+def test_a_codeartifact_repository_that_is_not_there_fails_before_pip(image, tmp_path, codeartifact):
+    arn = ARN.replace("my-domain", "other-domain")
+    [r] = run_job(image, job_with(tmp_path, USES_ONE, "onlyhere==0.1\n", codeartifact_env(codeartifact, arn)))
+    assert r.cause(1) == (f"installing /opt/ml/code/requirements.txt failed: CA_REPOSITORY_ARN={arn}: could not get a "
+                          "CodeArtifact token and pypi endpoint: An error occurred (ResourceNotFoundException) when "
+                          "calling the GetAuthorizationToken operation: no such domain or repository: "
+                          "{'domain': 'other-domain', 'domain-owner': '111122223333'}")
+    assert "pip:" not in r.logs

@@ -1,8 +1,8 @@
 """serve: code/requirements.txt from a private index (PIP_INDEX_URL with a token and PIP_TRUSTED_HOST,
-as passed to the model), pip's cache in a warm pool's folder, and a wrong token stopping the server
-with the index named and no token anywhere. The index is a real one on the Docker bridge's gateway
-(smimages.testing.pip_index) holding a package no other index has. The server is framework-free:
-once."""
+as passed to the model, or CodeArtifact's CA_REPOSITORY_ARN), pip's cache in a warm pool's folder,
+and a wrong token stopping the server with the index named and no token anywhere. The index is a
+real one on the Docker bridge's gateway (smimages.testing.pip_index) holding a package no other
+index has. The server is framework-free: once."""
 
 import time
 
@@ -65,4 +65,22 @@ def test_a_wrong_token_stops_the_server_with_the_index_named_and_no_token(one_im
             f"http://***@{index.netloc}/simple/ (PIP_INDEX_URL) failed (pip exit 1): ERROR: Could not find a version "
             "that satisfies the requirement onlyhere==0.1 (from versions: none)") in logs
     assert ("/simple/onlyhere/", 401) in index.requests
+    assert TOKEN not in logs
+
+
+def test_codeartifact_repository_arn_installs_before_the_script_is_imported(one_image, tmp_path):
+    """The index also answers CodeArtifact's GetAuthorizationToken and GetRepositoryEndpoint (moto has no CodeArtifact)."""
+    index = PackageIndex.start(tmp_path / "ca", {"onlyhere": "VALUE = 42\n"}, password=TOKEN,
+                               codeartifact=("my-domain", "111122223333", "my-repo"))
+    env = {"CA_REPOSITORY_ARN": "arn:aws:codeartifact:us-west-2:111122223333:repository/my-domain/my-repo",
+           "AWS_ENDPOINT_URL_CODEARTIFACT": index.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "PIP_TRUSTED_HOST": index.netloc, "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+    try:
+        with ServingContainer(one_image, model(tmp_path / "model"), env=env) as server:
+            server.wait_ready(timeout_s=120)
+            assert server.request("POST", "/invocations", b"x", {"Content-Type": "text/plain"})[:2] == (200, b"42")
+            logs = server.logs()
+    finally:
+        index.stop()
+    assert f"from index http://***@{index.netloc}/pypi/my-repo/simple/ (CA_REPOSITORY_ARN)" in logs
     assert TOKEN not in logs
