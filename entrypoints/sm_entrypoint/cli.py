@@ -4,6 +4,8 @@ import logging
 import os
 import sys
 
+from . import gpu_driver
+
 
 def _quiet_toolkit_noise(record):
     """sagemaker-training logs a line for every raw (not JSON-encoded) hyperparameter: SDK 3.x and
@@ -20,6 +22,7 @@ def _logging():
 
 def train():
     _logging()
+    gpu_driver.check()  # first: a driver too old for PyTorch's CUDA is the job log's first line
     from . import train as job
 
     code = job.run()
@@ -34,6 +37,7 @@ def train():
 
 def serve():
     _logging()
+    gpu_driver.check()  # first: a driver too old for PyTorch's CUDA is the server log's first line
     from . import serve as server
 
     sys.exit(server.run())
