@@ -27,8 +27,9 @@ log = logging.getLogger("sm_entrypoint")
 
 # The oldest Linux x86_64 driver each CUDA major release runs on. Keyed by the major only: since
 # CUDA 11, a build of any minor runs on its major's first driver ("minor version compatibility"):
-# NVIDIA's CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions"
-# (CUDA 13.0 GA >=580.65.06, CUDA 12.0 GA >=525.60.13, CUDA 11.0 with 450.80.02), and
+# NVIDIA's CUDA Toolkit Release Notes, https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/,
+# Table 3 "CUDA Toolkit and Corresponding Driver Versions" (CUDA 13.0 GA >=580.65.06, CUDA 12.0 GA
+# >=525.60.13; the minor-compatibility table: CUDA 12.x >=525.60.13, 11.x >=450.80.02), and
 # https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html
 # (CUDA 13.x >= 580, 12.x >= 525, 11.x >= 450).
 MIN_DRIVER = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
