@@ -1,7 +1,10 @@
 """Several hosts: each answers the others on a small TCP port for the whole job. At the start a
 host waits, bounded and out loud, until every other host resolves and answers; at the end a host
 whose work is done waits (bounded) until the others are done or gone. In local mode the first
-container to exit stops all the others, so nobody may leave while another still works. Every
+container to exit stops all the others, so nobody may leave while another still works. A host
+whose work failed says so, with its cause, and waits the same way: a host that succeeded then
+fails with that cause (a heterogeneous cluster's plain hosts learn of the distributed group's
+failure so), and the job fails on every host, cause first. Every
 other host is asked at the same time (waiting.each), so a wait lasts as long as the slowest host,
 not as long as all of them in turn."""
 
@@ -13,7 +16,8 @@ from . import waiting
 from .errors import JobError
 
 log = logging.getLogger("sm_entrypoint")
-RUNNING, DONE = b"R", b"D"
+RUNNING, DONE, FAILED = b"R", b"D", b"F"  # FAILED is followed by the cause
+CAUSE_LIMIT = 1000  # bytes of a failed host's cause another host reads
 POLL_S = 0.5  # the longest pause between asks (they start at waiting.FIRST_INTERVAL_S)
 CONNECT_S = 0.5  # on one network a live host's kernel answers a connection in well under a millisecond
 
@@ -64,9 +68,13 @@ class Presence(Answering):
     def done(self):
         self.answer = DONE
 
+    def failed(self, cause):
+        self.answer = FAILED + cause.encode("utf-8", "replace")[:CAUSE_LIMIT]
+
 
 def ask(host, port, timeout=2.0):
-    """A host's state: R or D; None where it does not resolve; '' where it does not answer.
+    """A host's state: R, D, or F and its cause; None where it does not resolve; '' where it does
+    not answer.
     Connecting is bounded apart, by CONNECT_S: a live host's kernel accepts at once, while a host
     whose container just exited (its name still resolves, its address is dead) would hold every
     ask for the whole `timeout` (the last host out waited 2 s for each such host)."""
@@ -77,9 +85,17 @@ def ask(host, port, timeout=2.0):
     try:
         with socket.create_connection(addr, timeout=CONNECT_S) as conn:
             conn.settimeout(timeout)  # the answer comes from the host's program, which may be busy
-            return conn.recv(1)
+            return _read_answer(conn)
     except OSError:
         return b""
+
+
+def _read_answer(conn):
+    """The whole answer (the host closes the connection after it), at most a cause's length."""
+    answer = b""
+    while len(answer) <= CAUSE_LIMIT and (part := conn.recv(4096)):
+        answer += part
+    return answer
 
 
 def wait_for_hosts(hosts, current, port, timeout_s):
@@ -107,17 +123,28 @@ def wait_for_hosts(hosts, current, port, timeout_s):
     log.info("all %d hosts answer", len(hosts))
 
 
-def wait_until_others_finish(hosts, current, port, timeout_s):
-    """After our own work succeeded: wait until each other host is done or gone (bounded)."""
+def wait_until_others_finish(hosts, current, port, timeout_s, own_failure=False):
+    """After our own work ended: wait until each other host is done, failed or gone (bounded).
+    A host that failed makes this one fail with its cause, unless `own_failure` (ours comes first)."""
     pending = [h for h in hosts if h != current]
 
     def attempt():
         states = waiting.each(pending, lambda h: ask(h, port))
+        failed = [h for h in pending if (states[h] or b"")[:1] == FAILED]
+        if failed and not own_failure:
+            host = failed[0]
+            cause = states[host][1:].decode("utf-8", "replace")
+            raise JobError(f"{cause} (host {host} failed; the work on {current} succeeded)")
         pending[:] = [h for h in pending if states[h] == RUNNING]
         return True if not pending else None
 
     def give_up(elapsed):
-        log.warning("gave up waiting for %s after %.0f s (SM_ENTRYPOINT_MASTER_WAIT_SECONDS)", ", ".join(pending), elapsed)
+        if own_failure:
+            log.info("leaving after %.0f s with %s still running: the failure above ends the job", elapsed,
+                     ", ".join(pending))
+        else:
+            log.warning("gave up waiting for %s after %.0f s (SM_ENTRYPOINT_MASTER_WAIT_SECONDS)",
+                        ", ".join(pending), elapsed)
         return False
 
     def progress(elapsed):

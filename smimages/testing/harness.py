@@ -47,6 +47,7 @@ class MLJob:
     # channel -> "File" (the default), "FastFile" (its folder mounted read-only) or "Pipe" (no folder:
     # the test makes the FIFOs <channel>_<epoch> with pipe() and writes into them as the platform does)
     input_modes: dict = field(default_factory=dict)
+    instance_groups: dict = field(default_factory=dict)  # group name -> its hosts: a heterogeneous cluster
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -69,8 +70,7 @@ class MLJob:
             "hyperparameters.json": json.dumps({k: str(v) for k, v in self.hyperparameters.items()}),
             "inputdataconfig.json": json.dumps({c: {"TrainingInputMode": self.input_modes.get(c, "File")}
                                                 for c in {**self.channels, **self.input_modes}}),
-            "resourceconfig.json": json.dumps({"current_host": host, "hosts": list(self.hosts),
-                                               "network_interface_name": "eth0"}),
+            "resourceconfig.json": json.dumps(self.resource_config(host)),
         }
         files.update(self.config_override)
         for name, text in files.items():
@@ -81,6 +81,17 @@ class MLJob:
                 write_tree(ml / "input" / "data" / channel, content)
         if "Pipe" in self.input_modes.values():
             (ml / "input" / "data").mkdir(exist_ok=True)
+
+    def resource_config(self, host):
+        """resourceconfig.json as SageMaker writes it for `host`; with instance_groups, a
+        heterogeneous cluster's (current_group_name, current_instance_type, instance_groups)."""
+        config = {"current_host": host, "hosts": list(self.hosts), "network_interface_name": "eth0"}
+        if self.instance_groups:
+            group = next(g for g, hosts in self.instance_groups.items() if host in hosts)
+            config.update(current_group_name=group, current_instance_type=f"ml.{group}.xlarge", instance_groups=[
+                {"instance_group_name": g, "instance_type": f"ml.{g}.xlarge", "hosts": list(hosts)}
+                for g, hosts in self.instance_groups.items()])
+        return config
 
     def pipe(self, host, channel, epoch):
         """Make the FIFO /opt/ml/input/data/<channel>_<epoch> of a Pipe channel; returns its host path."""

@@ -362,3 +362,30 @@ def test_the_exit_barrier_is_followed_by_a_check_out_whatever_torchs_signature(b
     assert store.counts == {"barrier": 1, "end/" + torchrun_agent.DEPARTED: 1}
     call(torchrun_agent.after_exit_barrier(barrier, "other/", hosts_store=True), store)
     assert store.counts == {"barrier": 2, "end/" + torchrun_agent.DEPARTED: 1}  # not the exit barrier
+
+
+def hetero(current, params, groups=("train", "train", "data"), distribution=("algo-1", "algo-2")):
+    """sagemaker-training's Environment of a 3-host, 2-group cluster: the attributes plan reads."""
+    hosts = ["algo-1", "algo-2", "algo-3"]
+    e = env(params, current=current, hosts=hosts)
+    e.is_hetero, e.distribution_hosts = True, list(distribution)
+    e.current_instance_group = groups[hosts.index(current)]
+    e.distribution_instance_groups = ["train"] if distribution else []
+    return e
+
+
+def test_a_heterogeneous_cluster_launches_over_its_distribution_hosts_only():
+    mpi_params = {"sagemaker_mpi_enabled": True, "sagemaker_distribution_instance_groups": ["train"]}
+    master = plan_for(script(), hetero("algo-1", mpi_params))
+    assert isinstance(master, mpi.Master) and master.hosts == ["algo-1", "algo-2"]
+    assert isinstance(plan_for(script(), hetero("algo-2", mpi_params)), mpi.Worker)
+    torch_params = {"sagemaker_torch_distributed_enabled": "true"}
+    cmd = plan_for(script(), hetero("algo-2", torch_params)).command()
+    assert cmd[cmd.index("--nnodes") + 1] == "2" and cmd[cmd.index("--master_addr") + 1] == "algo-1"
+
+
+def test_a_host_outside_the_distribution_groups_runs_the_script_once_as_a_plain_process():
+    plain = plan_for(script(), hetero("algo-3", {"sagemaker_mpi_enabled": True}))
+    assert type(plain) is Script and plain.command()[-3:] == ["/opt/ml/code/train.py", "--epochs", "1"]
+    # no distribution at all: every host runs its script alone, as sagemaker-training's trainer does
+    assert type(plan_for(script(), hetero("algo-1", {}, distribution=()))) is Script

@@ -99,6 +99,19 @@ def test_a_host_that_does_not_take_the_connection_is_given_up_on_within_the_conn
             client.close()
 
 
+def test_a_failed_host_says_why_and_a_host_that_succeeded_then_fails_with_that_cause():
+    presence = cluster.Presence(0)
+    port = presence.sock.getsockname()[1]
+    presence.failed("user script fail.py failed on rank 1 (host algo-2): ValueError: bad")
+    assert cluster.ask("127.0.0.1", port) == b"Fuser script fail.py failed on rank 1 (host algo-2): ValueError: bad"
+    with pytest.raises(JobError) as e:
+        cluster.wait_until_others_finish(["me", "127.0.0.1"], "me", port, timeout_s=5)
+    assert e.value.cause == ("user script fail.py failed on rank 1 (host algo-2): ValueError: bad "
+                             "(host 127.0.0.1 failed; the work on me succeeded)")
+    cluster.wait_until_others_finish(["me", "127.0.0.1"], "me", port, timeout_s=5, own_failure=True)  # ours first
+    presence.close()
+
+
 def slow_ask(answers):
     """A stand-in for cluster.ask that takes 0.3 s and answers from `answers` (host -> list, first used first)."""
     def ask(host, port):

@@ -8,6 +8,12 @@ with its `distribution` option (sent as sagemaker_* hyperparameters):
   beside the script on every host (parameter_server.py).
 - nothing: the script on every host, with MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK set
   (rendezvous.py), as AWS's PyTorch images set them.
+
+A heterogeneous cluster (several instance groups in resourceconfig.json) launches over the hosts of
+the groups the hyperparameter sagemaker_distribution_instance_groups names (by default, as
+sagemaker-training computes it: the current group when a distribution is enabled, else none), its
+master the first of them; every other host runs the script once, as a plain process, with its own
+host's variables (sagemaker-training's trainer does the same).
 """
 
 import json
@@ -60,11 +66,26 @@ def network_interface(named, sys_net=None):
     return fallback
 
 
+def launch_hosts(env):
+    """The hosts the distributed launch spans, in order (the first is its master), or [] when this
+    host takes no part: every host, unless the cluster is heterogeneous (sagemaker-training's own
+    distribution_hosts then)."""
+    hosts = list(env.hosts)
+    if not getattr(env, "is_hetero", False):
+        return hosts
+    chosen = [h for h in env.distribution_hosts if h in hosts]
+    return chosen if env.current_host in chosen else []
+
+
 def plan(script, env, settings):
     """The Script to run on this host, given the job's distribution hyperparameters; `settings`
     (sm_entrypoint.settings.Settings) gives MPI its ports and waits."""
     params = dict(env.additional_framework_parameters or {})
-    hosts, current = list(env.hosts), env.current_host
+    hosts, current = launch_hosts(env), env.current_host
+    if not hosts:
+        log.info("heterogeneous cluster: instance group %s is not among the distribution groups %s: the script "
+                 "runs here once, as a plain process", env.current_instance_group, env.distribution_instance_groups)
+        return script
     interface = network_interface(env.network_interface_name) if len(hosts) > 1 else env.network_interface_name
     if flag(params.get(parameter_server.ENABLED)):
         if flag(params.get(MPI_ENABLED)):

@@ -126,6 +126,8 @@ class Worker:
             state = cluster.ask(self.master, port)
             if state == cluster.DONE:
                 return True
+            if state and state[:1] == cluster.FAILED:  # the master failed and says why
+                raise JobError(f"{state[1:].decode('utf-8', 'replace')} (the MPI master {self.master} failed)")
             if state == cluster.RUNNING or (state == b"" and mpi_daemon_running()):
                 gone_since[0] = None
             elif gone_since[0] is None:

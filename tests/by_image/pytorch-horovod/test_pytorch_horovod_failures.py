@@ -3,6 +3,7 @@ that rank's own error and names the rank and its host, whichever launcher ran it
 torchrun, or the script itself on each host with MASTER_ADDR/RANK)."""
 
 from smimages.testing.harness import MLJob, run_job, write_tree
+from smimages.testing.mpi_state import without_ssh_state
 
 TWO = ("algo-1", "algo-2")
 ERROR = "ValueError: learning rate must be positive"
@@ -26,15 +27,6 @@ if dist.get_rank() == 1:
     raise ValueError("learning rate must be positive")
 time.sleep(90)  # rank 0 outlives rank 1: the test stops it once algo-2 has exited
 """
-
-
-def without_ssh_state(result):
-    """An MPI host makes its SSH host keys and the job's key pair when it starts (none is baked into
-    the image): the only changes outside /opt/ml that cause() may not see."""
-    ssh = ("/etc/ssh/", "/root/.ssh/")
-    result.changes = [p for p in result.changes
-                      if p not in ("/etc", "/etc/ssh", "/root", "/root/.ssh", "/run", "/run/sshd.pid") and not p.startswith(ssh)]
-    return result
 
 
 def job_of(tmp_path, script, **distribution):
