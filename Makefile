@@ -58,7 +58,7 @@ bench: build test-env ## one table of sizes, floors, build, train-overhead, serv
 	@.venv/bin/python -m smimages.bench.all $(IMAGE)
 	@$(if $(IMAGE),,$(MAKE) --no-print-directory bench-serving)
 
-bench-serving: engine test-env ## ours vs TorchServe vs MMS (bench/images, built if missing) serving one model, then ours vs MMS multi-model: two tables
+bench-serving: engine test-env ## ours vs TorchServe vs MMS (bench/images, built if missing): one model, multi-model, then where SageMaker places it (cold start under 2 GB, CPU quota, streaming): docs/benchmarks.md
 	@python3 -m smimages.build --missing pytorch-horovod-cpu mxnet
 	@IMAGES_DIR=bench/images python3 -m smimages.build --missing torchserve mms
 	@.venv/bin/python -m smimages.bench.serving_compare
