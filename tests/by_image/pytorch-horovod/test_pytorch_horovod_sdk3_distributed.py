@@ -93,15 +93,18 @@ def test_sdk3_driver_commands_are_in_the_image(one_image):
     "listed once'); it passes -np <processes per node>, not the total, so 2 hosts run 1 rank unless "
     "mpi_additional_options repeats -np; and it needs what this image leaves out on purpose: sshd host "
     "keys and a root key pair baked into the image (ours makes fresh ones per job), and mpi4py "
-    "(`python -m mpi4py`). See docs/contract.md, Training: SDK 3.x's distributed drivers."))
+    "(`python -m mpi4py`). Seen to pass on an image derived from ours with those three and an mpirun "
+    "ahead on PATH that turns a missing ethwe into eth0. See docs/contract.md, Training: SDK 3.x's "
+    "distributed drivers."))
 def test_sdk3_mpi_on_two_hosts(one_image, tmp_path):
     write_tree(tmp_path / "src", {"train.py": """
-import json, os
+import json, os, socket
 import horovod.torch as hvd
 import torch
 hvd.init()
 total = hvd.allreduce(torch.tensor([hvd.rank() + 1.0]), op=hvd.Sum)
-print("RANK_REPORT " + json.dumps({"rank": hvd.rank(), "world_size": hvd.size(), "sum": total.item()}), flush=True)
+print("RANK_REPORT " + json.dumps({"rank": hvd.rank(), "world_size": hvd.size(), "sum": total.item(),
+                                   "host": socket.gethostname()}), flush=True)  # no SM_* on other hosts
 if hvd.rank() == 0:
     torch.save(torch.nn.Linear(2, 1).state_dict(), os.path.join(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"), "model.pth"))
 hvd.join()
@@ -113,5 +116,6 @@ hvd.join()
     assert outcome and outcome["ok"], proc.stdout[-6000:]
     reports = rank_reports(proc.stdout)
     assert sorted(r["rank"] for r in reports) == [0, 1] and {r["world_size"] for r in reports} == {2}
+    assert {r["sum"] for r in reports} == {3.0} and len({r["host"] for r in reports}) == 2, reports
     with tarfile.open(f"{outcome['artifacts']}/model.tar.gz") as tar:
         assert "model.pth" in {m.name.lstrip("./") for m in tar.getmembers()}
