@@ -49,14 +49,15 @@ def forwarding():
             signal.signal(s, handler)
 
 
-def finish_on_stop():
-    """Once the job's work has succeeded, a stop request (local mode stops every host as soon as one
-    exits) ends the job as the success it is, instead of killing it with the signal's code."""
+def finish_on_stop(code=0):
+    """Once the job's work has ended (succeeded, or failed with `code` and its failure file written),
+    a stop request (local mode stops every host as soon as one exits) ends the job as it stands,
+    instead of killing it with the signal's code."""
 
     def stop(signum, _frame):
-        log.info("received %s after this host's work was complete: exiting 0", signal.Signals(signum).name)
+        log.info("received %s after this host's work was over: exiting %d", signal.Signals(signum).name, code)
         logging.shutdown()
-        os._exit(0)
+        os._exit(code)
 
     for s in FORWARDED:
         signal.signal(s, stop)

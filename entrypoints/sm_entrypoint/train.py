@@ -86,6 +86,7 @@ def _fail(settings, cause, detail, code, peers=None):
     except OSError as e:
         log.error("could not write %s: %s", settings.failure_file, e)
     if peers is not None:  # the others learn why (a plain host of a heterogeneous cluster fails too)
+        signals.finish_on_stop(code)  # a stop request meanwhile keeps the failure's own code
         try:
             peers.finish(cause)
         except JobError as e:  # cannot happen with own_failure; a bug must not hide the cause above
