@@ -1,6 +1,8 @@
-"""Multi-model endpoints in every image that serves, called as SageMaker's platform calls them
+"""Multi-model endpoints, called as SageMaker's platform calls them
 (sm_entrypoint.serving.multi_model): load, list a page at a time, describe, invoke, unload; 409,
-404 and 507 where the contract says; a broken model beside working ones; memory given back."""
+404 and 507 where the contract says; a broken model beside working ones; memory given back. The
+label on every serving image; the endpoint itself is the framework-free shared server, so once
+(each image's framework defaults on a multi-model endpoint: its own tests)."""
 
 import http.client
 import json
@@ -25,11 +27,11 @@ def test_the_image_says_it_serves_multi_model_endpoints(image):
     assert labels.get(MULTI_MODEL_LABEL) == "true"
 
 
-def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tmp_path):
+def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(one_image, tmp_path):
     for i, name in enumerate(["alpha", "beta", "gamma"], start=2):
         write_scaling_model(tmp_path, name, i)
     three_gpus = {**ONE_WORKER, "CUDA_VISIBLE_DEVICES": "0,1,2"}  # placement is read from it, GPU or not
-    with MultiModelEndpoint(image, tmp_path, env=three_gpus) as mme:
+    with MultiModelEndpoint(one_image, tmp_path, env=three_gpus) as mme:
         mme.wait_ready()  # /ping says 200 with no model loaded: the platform loads them later
         assert mme.list() == (200, {"models": []})
         for name in ["alpha", "beta", "gamma"]:
@@ -61,9 +63,9 @@ def test_models_load_list_invoke_and_unload_as_the_platform_calls_them(image, tm
         assert json.loads(mme.invoke("beta", b"[2]")[1])["gpu_id"] == 0  # the 4th worker: round-robin
 
 
-def test_bad_management_calls_answer_400_404_or_405_saying_why(image, tmp_path):
+def test_bad_management_calls_answer_400_404_or_405_saying_why(one_image, tmp_path):
     write_scaling_model(tmp_path, "alpha", 1)
-    with MultiModelEndpoint(image, tmp_path, env=ONE_WORKER) as mme:
+    with MultiModelEndpoint(one_image, tmp_path, env=ONE_WORKER) as mme:
         mme.wait_ready()
         status, answer = mme.load("../alpha", "/opt/ml/models/alpha/model")
         assert status == 400 and "model_name '../alpha'" in answer["message"]
@@ -78,12 +80,12 @@ def test_bad_management_calls_answer_400_404_or_405_saying_why(image, tmp_path):
 
 
 @pytest.mark.expect_log_errors("models that fail to load, on purpose")
-def test_a_model_that_fails_to_load_says_why_and_the_others_keep_serving(image, tmp_path):
+def test_a_model_that_fails_to_load_says_why_and_the_others_keep_serving(one_image, tmp_path):
     write_scaling_model(tmp_path, "good", 5)
     write_tree(tmp_path / "broken" / "model" / "code",
                {"inference.py": "def model_fn(model_dir):\n    raise OSError('weights.bin is corrupt')\n"})
     write_tree(tmp_path / "typo" / "model" / "code", {"inference.py": "import numpyy\n"})
-    with MultiModelEndpoint(image, tmp_path, env=ONE_WORKER) as mme:
+    with MultiModelEndpoint(one_image, tmp_path, env=ONE_WORKER) as mme:
         mme.wait_ready()
         assert mme.load("good")[0] == 200
         status, answer = mme.load("broken")
@@ -96,13 +98,13 @@ def test_a_model_that_fails_to_load_says_why_and_the_others_keep_serving(image, 
         assert scaled(mme.invoke("good", b"[1]")[1]) == [5]
 
 
-def test_unloading_a_model_gives_its_memory_back(image, tmp_path):
+def test_unloading_a_model_gives_its_memory_back(one_image, tmp_path):
     """A model holding 300 MB: the container's memory rises by that much on load and falls back on
     unload, since the model's workers end with it."""
     hog = "import os\n\ndef model_fn(model_dir):\n    return b'x' * (300 << 20)\n\n" \
           "def transform_fn(model, body, content_type, accept):\n    return str(len(model)), 'text/plain'\n"
     write_tree(tmp_path / "hog" / "model" / "code", {"inference.py": hog})
-    with MultiModelEndpoint(image, tmp_path, env=ONE_WORKER) as mme:
+    with MultiModelEndpoint(one_image, tmp_path, env=ONE_WORKER) as mme:
         mme.wait_ready()
         before = mme.memory_bytes()
         assert mme.load("hog")[0] == 200
@@ -116,14 +118,14 @@ def test_unloading_a_model_gives_its_memory_back(image, tmp_path):
 
 
 @pytest.mark.expect_log_errors("a worker killed by the OOM killer, on purpose")
-def test_a_model_that_cannot_fit_answers_507_and_the_others_keep_serving(image, tmp_path):
+def test_a_model_that_cannot_fit_answers_507_and_the_others_keep_serving(one_image, tmp_path):
     write_scaling_model(tmp_path, "small", 7)
     write_tree(tmp_path / "huge" / "model", {"code/inference.py": "def model_fn(d):\n    return 1\n"})
     with open(tmp_path / "huge" / "model" / "weights.bin", "wb") as f:
         f.truncate(4 << 30)  # 4 GB of files (sparse: nothing on disk) in a 1 GB container
     greedy = "def model_fn(model_dir):\n    return b'x' * (2 << 30)\n"
     write_tree(tmp_path / "greedy" / "model" / "code", {"inference.py": greedy})
-    with MultiModelEndpoint(image, tmp_path, env=ONE_WORKER, mem_limit="1g", memswap_limit="1g") as mme:
+    with MultiModelEndpoint(one_image, tmp_path, env=ONE_WORKER, mem_limit="1g", memswap_limit="1g") as mme:
         mme.wait_ready()
         assert mme.load("small")[0] == 200
         status, answer = mme.load("huge")
@@ -134,11 +136,11 @@ def test_a_model_that_cannot_fit_answers_507_and_the_others_keep_serving(image, 
         assert scaled(mme.invoke("small", b"[1]")[1]) == [7]
 
 
-def test_10000_requests_over_32_connections_spread_over_3_models(image, tmp_path):
+def test_10000_requests_over_32_connections_spread_over_3_models(one_image, tmp_path):
     weights = {"alpha": 2, "beta": 3, "gamma": 5}
     for name, weight in weights.items():
         write_scaling_model(tmp_path, name, weight)
-    with MultiModelEndpoint(image, tmp_path) as mme:
+    with MultiModelEndpoint(one_image, tmp_path) as mme:
         mme.wait_ready()
         for name in weights:
             assert mme.load(name)[0] == 200
