@@ -59,7 +59,8 @@ def test_the_server_starts_the_workers_the_memory_holds_and_refuses_a_model_that
     model = write_tree(tmp_path / "m", {"weights": "x" * (3 << 20)})
     monkeypatch.setattr(memory, "available", lambda: 7 << 20)
     default = ServingSettings.from_env({"SM_MODEL_DIR": str(model)})
-    assert runner.fit_in_memory(dataclasses.replace(default, workers=4)).workers == 2
+    fitted = runner.fit_in_memory(dataclasses.replace(default, workers=4, max_concurrent_transforms=4))
+    assert (fitted.workers, fitted.max_concurrent_transforms) == (2, 2)  # batch transform is told too
     chosen = ServingSettings.from_env({"SM_MODEL_DIR": str(model), "SAGEMAKER_MODEL_SERVER_WORKERS": "4"})
     assert runner.fit_in_memory(chosen).workers == 4  # the user's count wins
     monkeypatch.setattr(memory, "available", lambda: 1 << 20)

@@ -227,7 +227,10 @@ def fit_in_memory(settings, model="the model"):
     if found.workers == settings.workers or settings.workers_set:
         return settings
     log.warning("%s", found.says(f"{model} in {settings.model_dir}"))
-    return dataclasses.replace(settings, workers=found.workers)
+    transforms = settings.max_concurrent_transforms  # reported to batch transform: follows the workers
+    if transforms == settings.workers:  # (the default; a count the user set is theirs)
+        transforms = found.workers
+    return dataclasses.replace(settings, workers=found.workers, max_concurrent_transforms=transforms)
 
 
 def run(settings):
