@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from smimages.bench import serving
+from smimages.bench.tables import grid
 from smimages.build import exists
 from smimages.catalog import ROOT as REPO
 from smimages.catalog import tag
@@ -146,12 +147,7 @@ def table(results, model):
         ours = cells[0][0]
         ratios = [f"{ours / v:.2f}x" if ours is not None and v else "" for v, _ in cells[1:]]
         lines.append([label, *shown, *ratios])
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt_row(row):
-        return "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
-
-    return "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths]), *map(fmt_row, lines)])
+    return grid(header, lines)
 
 
 def after_ping(r):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from smimages.bench import serving
 from smimages.bench.serving_compare import ACCEPT, BODY, CONTENT_TYPE, SERVERS, make_model
+from smimages.bench.tables import grid
 from smimages.build import exists
 from smimages.catalog import DOCKER
 from smimages.catalog import ROOT as REPO
@@ -148,12 +149,7 @@ def table(results, clients):
         values = [get(results[n]) for n in names]
         ratio = f"{values[0] / values[1]:.2f}x" if values[1] else ""
         lines.append([label, *(fmt.format(v) for v in values), ratio])
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt_row(row):
-        return "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
-
-    return "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths]), *map(fmt_row, lines)])
+    return grid(header, lines)
 
 
 def main():

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from smimages.bench import serving
 from smimages.bench.serving_compare import ACCEPT, BODY, CONTENT_TYPE, SERVERS, make_model
+from smimages.bench.tables import grid
 from smimages.build import exists
 from smimages.catalog import ROOT as REPO
 from smimages.catalog import discover, tag
@@ -297,17 +298,6 @@ def streaming_table(results, count):
     for name, _, _ in PEERS:
         lines.append([name, "n/a", "n/a", "n/a", "n/a", "no handler-returns-a-generator contract"])
     return grid(header, lines)
-
-
-# --- the tables ----------------------------------------------------------------------------------
-
-def grid(header, lines):
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt_row(row):
-        return "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
-
-    return "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths]), *map(fmt_row, lines)])
 
 
 def main():
