@@ -38,13 +38,20 @@ def request(conn, method, path, body=None, headers=None):
     return resp.status
 
 
+def connect(target, timeout):
+    """An HTTP connection to `target`: a port published on 127.0.0.1, or (address, port), the
+    container's own address on the bridge (no docker-proxy between: see bench's `direct`)."""
+    host, port = target if isinstance(target, tuple) else ("127.0.0.1", target)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
 def first_200(port, method, path, body, headers, deadline, seen=None):
     """The time of the first 200 on `path`; `seen` (a list) gets each answer's status before it
     (None where the connection failed)."""
     while time.monotonic() < deadline:
         status = None
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn = connect(port, 5)
             status = request(conn, method, path, body, headers)
             if status == 200:
                 return time.monotonic()
@@ -59,7 +66,7 @@ def first_200(port, method, path, body, headers, deadline, seen=None):
 def client(args):
     """One client: `count` POSTs to `path` one after another; returns their latencies in seconds."""
     port, body, headers, count, path = args
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn = connect(port, 60)
     latencies = []
     for _ in range(count):
         started = time.perf_counter()
@@ -101,19 +108,21 @@ def memory_mib(container):
 def probe(port, body, headers):
     """The status /invocations answers (None where the connection failed)."""
     try:
-        return request(http.client.HTTPConnection("127.0.0.1", port, timeout=60), "POST", "/invocations", body, headers)
+        return request(connect(port, 60), "POST", "/invocations", body, headers)
     except OSError:
         return None
 
 
 def bench(image, model_dir, body, content_type, clients, total, env, *, accept=None, probes=None, deadline_s=180,
-          run_args=(), measure=None, logs=False, client_cpus=None):
+          run_args=(), measure=None, logs=False, client_cpus=None, direct=False):
     """`accept` defaults to `content_type`; `probes` ({name: (content type, body)}) are sent once
     after the load levels, their statuses kept under "probes". `run_args` go to `docker run` before
     the image (limits as a placement sets them: ["--memory", "2g", "--cpus", "1"]); `measure`, a
     function of the port, is called after the probes and its answer kept under "measured"; with
     `logs`, the container's log (stdout and stderr, after `docker stop`) is kept under "logs";
-    `client_cpus`: the CPUs the load's client processes run on.
+    `client_cpus`: the CPUs the load's client processes run on. `direct`: the load goes to the
+    container's own address, not through the published port's docker-proxy, a host process that
+    would take CPU time from the server's own CPU (`measure` still gets the published port).
     No `clients` (an empty list): no load levels."""
     headers = {"Content-Type": content_type, "Accept": accept or content_type}
     env_args = [a for kv in env for a in ("-e", kv)]
@@ -122,14 +131,15 @@ def bench(image, model_dir, body, content_type, clients, total, env, *, accept=N
                        *env_args, *run_args, image, "serve")
     try:
         port = int(docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1])
+        target = (docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", container), 8080) if direct else port
         deadline = started + deadline_s
-        ping = first_200(port, "GET", "/ping", None, {}, deadline) - started
+        ping = first_200(target, "GET", "/ping", None, {}, deadline) - started
         seen = []  # what /invocations answered from the first /ping 200 on, until its own first 200
-        answer = first_200(port, "POST", "/invocations", body, headers, deadline, seen) - started
+        answer = first_200(target, "POST", "/invocations", body, headers, deadline, seen) - started
         time.sleep(2)
         idle = memory_mib(container)
-        loads = [load(port, body, headers, c, total, client_cpus=client_cpus) for c in clients]
-        statuses = {name: probe(port, b, {**headers, "Content-Type": ct}) for name, (ct, b) in (probes or {}).items()}
+        loads = [load(target, body, headers, c, total, client_cpus=client_cpus) for c in clients]
+        statuses = {name: probe(target, b, {**headers, "Content-Type": ct}) for name, (ct, b) in (probes or {}).items()}
         measured = measure(port) if measure else None
         stop_started = time.monotonic()
         docker("stop", container)

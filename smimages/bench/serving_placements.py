@@ -19,7 +19,9 @@ container each).
    "serving ... N worker(s)" log line. The container runs on the machine's last CPU and the load's
    client processes on the others: on SageMaker the callers are never on the instance, and 16
    Python clients sharing the server's CPUs would turn the comparison into one of CPU shares
-   (more server processes, more of the machine against the clients).
+   (more server processes, more of the machine against the clients). For the same reason the
+   clients call the container's own address, not the published port: docker-proxy, which carries
+   a published port's traffic, is a host process that competes with the server for its CPU.
 3. Time to the first chunk of a streamed answer: an inference script whose transform_fn returns a
    generator of 5 pieces 0.2 s apart, served by our pytorch-horovod-cpu and mxnet; each of
    `--streams` requests is timed from sending it (connection already open) to the first body
@@ -197,7 +199,7 @@ def quota(model, repeats, requests):
             env = [] if workers is None else [f"SAGEMAKER_MODEL_SERVER_WORKERS={workers}"]
             r = without_logs(serving.bench(OURS, model, BODY, CONTENT_TYPE, [QUOTA_CLIENTS], requests, env,
                                            accept=ACCEPT, run_args=["--cpus", cpus, *SERVER_CPUSET], logs=True,
-                                           client_cpus=CLIENT_CPUS, deadline_s=300))
+                                           client_cpus=CLIENT_CPUS, direct=True, deadline_s=300))
             runs[label].append(r)
             print(f"==> quota, round {i + 1}, {label}: {r['workers_started']} worker(s) started, "
                   f"{r['load'][0]['rps']:,.0f} requests/s", flush=True)
