@@ -61,7 +61,7 @@ def test_sdk3_torchrun_on_two_hosts(one_image, tmp_path, per_node):
             "--entry-script", "train.py", "--distributed", "torchrun", "--instance-count", "2"]
     if per_node:
         args += ["--process-count-per-node", str(per_node)]
-    proc, outcome = run_sdk(3, args, script="distributed_job")
+    proc, outcome = run_sdk(3, args)
     said = proc.stdout[-6000:] + proc.stderr[-3000:]
     assert outcome and outcome["ok"], said
     assert f"--nproc_per_node={per_node or 1}" in proc.stdout, said
@@ -112,7 +112,7 @@ hvd.join()
     proc, outcome = run_sdk(3, ["--image", one_image, "--root", str(tmp_path / "root"),
                                 "--source-dir", str(tmp_path / "src"), "--entry-script", "train.py",
                                 "--distributed", "mpi", "--instance-count", "2",
-                                "--mpi-options", json.dumps(["-np", "2"])], script="distributed_job")
+                                "--mpi-options", json.dumps(["-np", "2"])])
     assert outcome and outcome["ok"], proc.stdout[-6000:]
     reports = rank_reports(proc.stdout)
     assert sorted(r["rank"] for r in reports) == [0, 1] and {r["world_size"] for r in reports} == {2}
